@@ -1,0 +1,196 @@
+// Tensors: a shape over a pooled GPU buffer (contiguous, row-major), with scopes that
+// release whatever a block created and did not return or keep.
+
+import { readBuffer, runtime } from './runtime.js';
+import type { Node } from '../autograd/tape.js';
+
+export type DType = 'f32' | 'i32';
+export type Shape = readonly number[];
+
+/** A pooled buffer shared by a tensor and its views (reshape). */
+class Storage {
+  refs = 1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {
+    counters.bytes += buffer.size;
+  }
+  release(): void {
+    if (--this.refs === 0) {
+      counters.bytes -= this.buffer.size;
+      runtime().storage.release(this.buffer);
+    }
+  }
+}
+
+const counters = { bytes: 0, tensors: 0 };
+const scopes: Set<Tensor>[] = [];
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export class Tensor {
+  readonly shape: Shape;
+  readonly size: number;
+  requiresGrad = false;
+  /** Gradient accumulated by backward() (leaves only). */
+  grad: Tensor | null = null;
+  /** The tape node that produced this tensor, when recorded. */
+  node: Node | null = null;
+  /** Set for persistent tensors (parameters, optimiser state): scopes skip them. */
+  kept = false;
+  private storage: Storage | null;
+
+  private constructor(storage: Storage, shape: Shape, readonly dtype: DType) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.size = numel(shape);
+    counters.tensors++;
+    scopes.at(-1)?.add(this);
+  }
+
+  /** An uninitialised tensor. */
+  static empty(shape: Shape, dtype: DType = 'f32'): Tensor {
+    const bytes = Math.max(4, numel(shape) * 4);
+    return new Tensor(new Storage(runtime().storage.acquire(bytes), bytes), shape, dtype);
+  }
+
+  static from(data: ArrayLike<number>, shape: Shape = [data.length], dtype: DType = data instanceof Int32Array ? 'i32' : 'f32'): Tensor {
+    if (numel(shape) !== data.length) throw new Error(`Tensor.from: ${data.length} values do not fill shape [${shape}]`);
+    const t = Tensor.empty(shape, dtype);
+    const arr = dtype === 'i32' ? Int32Array.from(data) : data instanceof Float32Array ? data : Float32Array.from(data);
+    if (arr.length) runtime().device.queue.writeBuffer(t.buffer, 0, arr.buffer, arr.byteOffset, arr.byteLength);
+    return t;
+  }
+
+  get buffer(): GPUBuffer {
+    if (!this.storage) throw new Error('tensor used after dispose()');
+    return this.storage.buffer;
+  }
+
+  get byteLength(): number {
+    return this.size * 4;
+  }
+
+  get disposed(): boolean {
+    return this.storage === null;
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** A tensor of another shape over the same buffer (no copy, no autograd). */
+  view(shape: Shape): Tensor {
+    const s = resolveShape(shape, this.size);
+    const st = this.storage;
+    if (!st) throw new Error('tensor used after dispose()');
+    st.refs++;
+    return new Tensor(st, s, this.dtype);
+  }
+
+  dispose(): void {
+    if (!this.storage) return;
+    this.storage.release();
+    this.storage = null;
+    this.node = null;
+    counters.tensors--;
+    for (const s of scopes) s.delete(this);
+  }
+
+  /** Excludes this tensor from scope cleanup (it lives until disposed). */
+  keep(): this {
+    this.kept = true;
+    for (const s of scopes) s.delete(this);
+    return this;
+  }
+
+  async read(): Promise<Float32Array | Int32Array> {
+    const buf = await readBuffer(this.buffer, this.byteLength);
+    return this.dtype === 'i32' ? new Int32Array(buf) : new Float32Array(buf);
+  }
+
+  async readF32(): Promise<Float32Array> {
+    const a = await this.read();
+    return a instanceof Float32Array ? a : Float32Array.from(a);
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item() on a tensor of shape [${this.shape}]`);
+    return (await this.read())[0];
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}[${this.shape.join(',')}])`;
+  }
+}
+
+/** Replaces a single -1 in `shape` so that it holds `size` elements. */
+export function resolveShape(shape: Shape, size: number): number[] {
+  const s = [...shape];
+  const i = s.indexOf(-1);
+  if (i >= 0) {
+    const rest = numel(s.filter((_, j) => j !== i));
+    s[i] = rest === 0 ? 0 : size / rest;
+  }
+  if (numel(s) !== size || !s.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new Error(`cannot view ${size} elements as shape [${shape}]`);
+  }
+  return s;
+}
+
+type Kept = Tensor | Kept[] | { [k: string]: Kept } | null | undefined | number | string | boolean;
+
+function collect(v: unknown, out: Set<Tensor>): void {
+  if (v instanceof Tensor) out.add(v);
+  else if (Array.isArray(v)) for (const x of v) collect(x, out);
+  else if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collect(x, out);
+}
+
+/**
+ * Runs `fn` and disposes every tensor it created, except those it returns (in an
+ * array or plain object too) and those kept; the returned ones move to the outer scope.
+ */
+export function tidy<T extends Kept | void>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+    if (result && typeof (result as { then?: unknown }).then === 'function') {
+      throw new Error('tidy() takes a synchronous function; read results after it returns');
+    }
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) if (!t.kept) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  const out = new Set<Tensor>();
+  collect(result, out);
+  for (const t of scope) if (!out.has(t) && !t.kept) t.dispose();
+  const parent = scopes.at(-1);
+  if (parent) for (const t of out) if (!t.disposed && !t.kept) parent.add(t);
+  return result;
+}
+
+/** Disposes every tensor in a nested structure. */
+export function dispose(v: unknown): void {
+  const s = new Set<Tensor>();
+  collect(v, s);
+  for (const t of s) t.dispose();
+}
+
+/** Bytes of GPU memory held by live tensors. */
+export function liveBytes(): number {
+  return counters.bytes;
+}
+
+export function liveTensors(): number {
+  return counters.tensors;
+}

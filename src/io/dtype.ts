@@ -1,0 +1,76 @@
+// The element types the readers and writers share, named as safetensors names them.
+import { bf16ArrayToF32, f16ArrayToF32 } from './half.js';
+
+export type TypedArray =
+  | Float64Array | Float32Array | Uint16Array | BigInt64Array | BigUint64Array
+  | Int32Array | Uint32Array | Int16Array | Int8Array | Uint8Array;
+
+type ArrayCtor = { new (length: number): TypedArray; new (buf: ArrayBuffer, offset: number, length: number): TypedArray };
+
+// NOTE: F16 and BF16 data are held as raw uint16 bit patterns; BOOL as one byte per element (0 or 1).
+export const DTYPES = {
+  F64: { size: 8, array: Float64Array },
+  F32: { size: 4, array: Float32Array },
+  F16: { size: 2, array: Uint16Array },
+  BF16: { size: 2, array: Uint16Array },
+  I64: { size: 8, array: BigInt64Array },
+  U64: { size: 8, array: BigUint64Array },
+  I32: { size: 4, array: Int32Array },
+  U32: { size: 4, array: Uint32Array },
+  I16: { size: 2, array: Int16Array },
+  U16: { size: 2, array: Uint16Array },
+  I8: { size: 1, array: Int8Array },
+  U8: { size: 1, array: Uint8Array },
+  BOOL: { size: 1, array: Uint8Array },
+} satisfies Record<string, { size: number; array: ArrayCtor }>;
+
+export type Dtype = keyof typeof DTYPES;
+
+export interface TensorData {
+  dtype: Dtype;
+  shape: number[];
+  data: TypedArray;
+}
+
+export function isDtype(s: unknown): s is Dtype {
+  return typeof s === 'string' && Object.hasOwn(DTYPES, s);
+}
+
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** A zeroed typed array for `n` elements of `dtype`, on its own (so aligned) ArrayBuffer. */
+export function allocArray(dtype: Dtype, n: number): TypedArray {
+  return new (DTYPES[dtype].array as ArrayCtor)(n);
+}
+
+/** The bytes of a typed array, without copying. */
+export function bytesOf(a: TypedArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Any dtype as float32: F32 data is returned as is, others are converted (integers and bools by value). */
+export function toFloat32(t: TensorData): Float32Array {
+  if (t.dtype === 'F32') return t.data as Float32Array;
+  if (t.dtype === 'F16') return f16ArrayToF32(t.data as Uint16Array);
+  if (t.dtype === 'BF16') return bf16ArrayToF32(t.data as Uint16Array);
+  const out = new Float32Array(t.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = Number(t.data[i]);
+  return out;
+}
+
+/** An integer or bool dtype as int32; throws if a value does not fit (e.g. a huge I64). */
+export function toInt32(t: TensorData): Int32Array {
+  if (t.dtype === 'I32') return t.data as Int32Array;
+  if (t.dtype === 'F64' || t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') {
+    throw new Error(`toInt32: dtype ${t.dtype} is not an integer type`);
+  }
+  const out = new Int32Array(t.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = Number(t.data[i]);
+    if (v !== (v | 0)) throw new Error(`toInt32: ${t.dtype} value ${t.data[i]} at index ${i} does not fit in int32`);
+    out[i] = v;
+  }
+  return out;
+}

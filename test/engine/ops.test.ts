@@ -1,0 +1,171 @@
+// Every op's forward against the float64 reference, and its backward against central
+// finite differences of the reference.
+import { describe, it } from 'vitest';
+import { Tensor, tidy } from '../../src/engine/tensor.js';
+import * as op from '../../src/autograd/ops.js';
+import { backward } from '../../src/autograd/tape.js';
+import {
+  type Arr, BINARY_REF, UNARY_REF, concatRef, map, matmulRef, numericGrad, permuteRef, rand, reduceRef, sliceRef, zip,
+} from '../ref/cpu.js';
+import { expectClose, toGpu, useGpu } from '../gpu.js';
+
+const hasGpu = await useGpu();
+
+/** Runs f on the GPU with grads on, back-propagates w, and checks values and grads. */
+async function check(
+  gpuFn: (xs: Tensor[]) => Tensor,
+  refFn: (xs: Arr[]) => Arr,
+  inputs: Arr[],
+  { atol = 1e-5, rtol = 1e-4, gradAtol = 3e-4, gradRtol = 3e-3, grad = true, what = '' } = {},
+): Promise<void> {
+  const want = refFn(inputs);
+  const xs = inputs.map((a) => {
+    const t = toGpu(a).keep();
+    t.requiresGrad = grad;
+    return t;
+  });
+  const w = rand(want.shape, 99);
+  const y = tidy(() => {
+    const out = gpuFn(xs);
+    if (grad) backward(out, toGpu(w));
+    return out;
+  });
+  expectClose(await y.read(), want.data, atol, rtol, `${what} forward`);
+  expect(y.shape).toEqual(want.shape);
+  y.dispose();
+  if (grad) {
+    const num = numericGrad(refFn, inputs, w);
+    for (let i = 0; i < xs.length; i++) {
+      expectClose(await xs[i].grad!.read(), num[i].data, gradAtol, gradRtol, `${what} grad ${i}`);
+    }
+  }
+  for (const x of xs) {
+    x.grad?.dispose();
+    x.dispose();
+  }
+}
+
+import { expect } from 'vitest';
+
+const UNARY_DOMAIN: Record<string, [number, number]> = { log: [0.2, 3], sqrt: [0.2, 3], pow: [0.3, 2] };
+const SHAPES = [[1], [7], [3, 5], [2, 3, 33]];
+
+describe.skipIf(!hasGpu)('elementwise', () => {
+  for (const name of Object.keys(UNARY_REF)) {
+    it(`${name} forward and backward`, async () => {
+      const [lo, hi] = UNARY_DOMAIN[name] ?? [-3, 3];
+      const scalars = name === 'pow' ? [2, 3, 0.5] : name.endsWith('Scalar') ? [-1.5] : [0];
+      for (const s of scalars) for (const [k, shape] of SHAPES.entries()) {
+        // keep inputs off relu's kink, where a finite difference is meaningless
+        const x = map(rand(shape, 7 + k, lo, hi), (v) => (name === 'relu' && Math.abs(v) < 0.01 ? v + 0.05 : v));
+        const f = (o: (t: Tensor, s: number) => Tensor) => (xs: Tensor[]) => o(xs[0], s);
+        const g = {
+          neg: f(op.neg), exp: f(op.exp), log: f(op.log), sqrt: f(op.sqrt), relu: f(op.relu), sigmoid: f(op.sigmoid),
+          tanh: f(op.tanh), gelu: f(op.gelu), pow: f(op.pow), addScalar: f(op.addScalar), mulScalar: f(op.mulScalar),
+        }[name]!;
+        await check(g, ([a]) => map(a, (v) => UNARY_REF[name](v, s)), [x], { grad: shape.length < 3, what: `${name}(${s}) [${shape}]` });
+      }
+    });
+  }
+
+  it('tanh, sigmoid and gelu stay finite for large inputs', async () => {
+    const x = { data: Float64Array.from([-100, -30, -10, 10, 30, 100]), shape: [6] };
+    for (const [name, fn] of [['tanh', op.tanh], ['sigmoid', op.sigmoid], ['gelu', op.gelu]] as const) {
+      await check((xs) => fn(xs[0]), ([a]) => map(a, (v) => UNARY_REF[name](v, 0)), [x], { grad: false, what: name });
+    }
+  });
+
+  const PAIRS: [number[], number[]][] = [[[4, 5], [4, 5]], [[3, 1, 5], [4, 5]], [[2, 3], [1]], [[1], [6]], [[2, 1, 4], [2, 3, 1]], [[2, 3, 4, 5], [3, 1, 5]]];
+  for (const name of Object.keys(BINARY_REF)) {
+    it(`${name} with broadcasting`, async () => {
+      for (const [k, [sa, sb]] of PAIRS.entries()) {
+        const a = rand(sa, 11 + k), b = map(rand(sb, 23 + k), (v) => (name === 'div' ? Math.sign(v) * (Math.abs(v) + 0.5) : v));
+        const fn = { add: op.add, sub: op.sub, mul: op.mul, div: op.div }[name]!;
+        await check((xs) => fn(xs[0], xs[1]), ([x, y]) => zip(x, y, BINARY_REF[name]), [a, b], { what: `${name} [${sa}] [${sb}]` });
+      }
+    });
+  }
+});
+
+describe.skipIf(!hasGpu)('reductions', () => {
+  const CASES: [number[], number[] | undefined, boolean][] = [
+    [[7], undefined, false], [[3, 5], [1], false], [[3, 5], [0], true], [[2, 3, 4], [0, 2], false], [[2, 3, 4], [1, 2], true],
+    [[4, 1000], [1], false], [[3000], undefined, false], [[2, 3, 4], undefined, true],
+  ];
+  it('sum and mean over axes', async () => {
+    for (const [k, [shape, axes, keep]] of CASES.entries()) {
+      const ax = axes ?? [...shape.keys()];
+      const x = rand(shape, 31 + k);
+      const small = x.data.length < 200;
+      await check((xs) => op.sum(xs[0], axes, keep), ([a]) => reduceRef(a, ax, 'sum', keep).y, [x], { atol: 1e-4, grad: small, what: `sum [${shape}] ${axes}` });
+      const n = ax.reduce((s, i) => s * shape[i], 1);
+      await check((xs) => op.mean(xs[0], axes, keep), ([a]) => reduceRef(a, ax, 'sum', keep, 1 / n).y, [x], { grad: small, what: `mean [${shape}] ${axes}` });
+    }
+  });
+
+  it('max and argmax over an axis and over all', async () => {
+    const MAX_CASES: [number[], number | undefined][] = [[[7], 0], [[3, 5], 1], [[3, 5], 0], [[2, 3, 4], 1], [[2, 700], 1], [[5, 3], undefined], [[4000], undefined]];
+    for (const [k, [shape, axis]] of MAX_CASES.entries()) {
+      const x = rand(shape, 41 + k);
+      const ax = axis === undefined ? [...shape.keys()] : [axis];
+      const ref = reduceRef(x, ax, 'max', false);
+      await check((xs) => op.max(xs[0], axis), () => ref.y, [x], { grad: false, what: `max [${shape}] ${axis}` });
+      if (x.data.length < 100) await check((xs) => op.max(xs[0], axis), ([a]) => reduceRef(a, ax, 'max', false).y, [x], { what: `max grad [${shape}]` });
+      const idx = tidy(() => op.argmax(toGpu(x), axis));
+      expect(Array.from(await idx.read())).toEqual(ref.idx);
+      idx.dispose();
+    }
+  });
+});
+
+describe.skipIf(!hasGpu)('shape ops', () => {
+  it('reshape and flatten', async () => {
+    await check((xs) => op.reshape(xs[0], [6, -1]), ([a]) => ({ data: a.data, shape: [6, 4] }), [rand([2, 3, 4], 1)]);
+    await check((xs) => op.flatten(xs[0]), ([a]) => ({ data: a.data, shape: [2, 12] }), [rand([2, 3, 4], 2)]);
+  });
+  it('permute and transpose', async () => {
+    for (const [shape, perm] of [[[2, 3, 4], [2, 0, 1]], [[5, 7], [1, 0]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[1, 9, 1], [2, 1, 0]]] as [number[], number[]][]) {
+      await check((xs) => op.permute(xs[0], perm), ([a]) => permuteRef(a, perm), [rand(shape, 5)], { what: `permute [${shape}] [${perm}]` });
+    }
+    await check((xs) => op.transpose(xs[0]), ([a]) => permuteRef(a, [0, 2, 1]), [rand([3, 4, 5], 6)]);
+  });
+  it('slice', async () => {
+    for (const [shape, start, size] of [[[7], [2], [3]], [[4, 6], [1, 2], [2, 3]], [[3, 4, 5], [0, 1, 2], [3, 2, 3]]] as number[][][]) {
+      await check((xs) => op.slice(xs[0], start, size), ([a]) => sliceRef(a, start, size), [rand(shape, 8)], { what: `slice [${shape}]` });
+    }
+  });
+  it('concat', async () => {
+    for (const [shapes, axis] of [[[[2, 3], [4, 3]], 0], [[[2, 3], [2, 1], [2, 5]], 1], [[[2, 3, 4], [2, 2, 4]], 1]] as [number[][], number][]) {
+      const xs = shapes.map((s, i) => rand(s, 60 + i));
+      await check((ts) => op.concat(ts, axis), (as) => concatRef(as, axis), xs, { what: `concat axis ${axis}` });
+    }
+  });
+});
+
+describe.skipIf(!hasGpu)('matmul', () => {
+  const SIZES: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 33, 9], [8, 12, 16], [64, 64, 64], [65, 130, 67], [2, 2, 300], [130, 3, 5]];
+  for (const transA of [false, true]) for (const transB of [false, true]) {
+    it(`forward, transA=${transA} transB=${transB}`, async () => {
+      for (const [k, [M, N, K]] of SIZES.entries()) {
+        const a = rand(transA ? [K, M] : [M, K], 70 + k), b = rand(transB ? [N, K] : [K, N], 80 + k);
+        await check((xs) => op.matmul(xs[0], xs[1], { transA, transB }), ([x, y]) => matmulRef(x, y, transA, transB), [a, b], {
+          atol: 1e-4, rtol: 1e-4, grad: M * N * K < 2000, what: `matmul ${M}x${N}x${K}`,
+        });
+      }
+    });
+  }
+  it('batched, with a broadcast operand', async () => {
+    await check((xs) => op.matmul(xs[0], xs[1]), ([x, y]) => matmulRef(x, y), [rand([3, 5, 6], 1), rand([3, 6, 7], 2)], { what: 'batched' });
+    await check((xs) => op.matmul(xs[0], xs[1]), ([x, y]) => matmulRef(x, y), [rand([2, 4, 5], 3), rand([5, 3], 4)], { what: 'broadcast B' });
+    await check((xs) => op.matmul(xs[0], xs[1], { transA: true }), ([x, y]) => matmulRef(x, y, true), [rand([6, 4], 5), rand([2, 6, 5], 6)], { what: 'broadcast A' });
+  });
+  it('fused bias and relu', async () => {
+    for (const [M, N, K] of [[5, 7, 3], [16, 8, 12], [4, 2, 9]]) {
+      const ref = ([x, y, b]: Arr[]) => {
+        const z = zip(matmulRef(x, y, false, true), b, (p, q) => p + q);
+        return map(z, (v) => Math.max(v, 0));
+      };
+      await check((xs) => op.matmul(xs[0], xs[1], { transB: true, bias: xs[2], relu: true }), ref, [rand([M, K], M), rand([N, K], N), rand([N], K)], { what: `linear ${M}x${N}x${K}` });
+    }
+  });
+});
