@@ -3,8 +3,9 @@
 // missing adapter fails them: a green CI means the GPU suites ran.
 import { beforeAll, expect } from 'vitest';
 import { initDevice } from '../src/engine/device.js';
-import { Tensor } from '../src/engine/tensor.js';
-import type { Arr } from './ref/cpu.js';
+import { Tensor, tidy } from '../src/engine/tensor.js';
+import { backward } from '../src/autograd/tape.js';
+import { type Arr, numericGrad, rand } from './ref/cpu.js';
 
 let available: boolean | null = null;
 
@@ -50,3 +51,38 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, ato
     expect.fail(`${what} mismatch at ${worst}: got ${got[worst]}, want ${want[worst]} (atol ${atol}, rtol ${rtol})`);
   }
 }
+
+/** Runs f on the GPU with grads on, back-propagates w, and checks values and grads. */
+export async function check(
+  gpuFn: (xs: Tensor[]) => Tensor,
+  refFn: (xs: Arr[]) => Arr,
+  inputs: Arr[],
+  { atol = 1e-5, rtol = 1e-4, gradAtol = 3e-4, gradRtol = 3e-3, grad = true, what = '' } = {},
+): Promise<void> {
+  const want = refFn(inputs);
+  const xs = inputs.map((a) => {
+    const t = toGpu(a).keep();
+    t.requiresGrad = grad;
+    return t;
+  });
+  const w = rand(want.shape, 99);
+  const y = tidy(() => {
+    const out = gpuFn(xs);
+    if (grad) backward(out, toGpu(w));
+    return out;
+  });
+  expectClose(await y.read(), want.data, atol, rtol, `${what} forward`);
+  expect(y.shape).toEqual(want.shape);
+  y.dispose();
+  if (grad) {
+    const num = numericGrad(refFn, inputs, w);
+    for (let i = 0; i < xs.length; i++) {
+      expectClose(await xs[i].grad!.read(), num[i].data, gradAtol, gradRtol, `${what} grad ${i}`);
+    }
+  }
+  for (const x of xs) {
+    x.grad?.dispose();
+    x.dispose();
+  }
+}
+

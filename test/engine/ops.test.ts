@@ -1,51 +1,15 @@
 // Every op's forward against the float64 reference, and its backward against central
 // finite differences of the reference.
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Tensor, tidy } from '../../src/engine/tensor.js';
 import * as op from '../../src/autograd/ops.js';
-import { backward } from '../../src/autograd/tape.js';
 import {
-  type Arr, BINARY_REF, UNARY_REF, concatRef, map, matmulRef, numericGrad, permuteRef, rand, reduceRef, sliceRef, zip,
+  type Arr, BINARY_REF, UNARY_REF, concatRef, map, matmulRef, permuteRef, rand, reduceRef, sliceRef, zip,
 } from '../ref/cpu.js';
-import { expectClose, toGpu, useGpu } from '../gpu.js';
+import { check, toGpu, useGpu } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
-/** Runs f on the GPU with grads on, back-propagates w, and checks values and grads. */
-async function check(
-  gpuFn: (xs: Tensor[]) => Tensor,
-  refFn: (xs: Arr[]) => Arr,
-  inputs: Arr[],
-  { atol = 1e-5, rtol = 1e-4, gradAtol = 3e-4, gradRtol = 3e-3, grad = true, what = '' } = {},
-): Promise<void> {
-  const want = refFn(inputs);
-  const xs = inputs.map((a) => {
-    const t = toGpu(a).keep();
-    t.requiresGrad = grad;
-    return t;
-  });
-  const w = rand(want.shape, 99);
-  const y = tidy(() => {
-    const out = gpuFn(xs);
-    if (grad) backward(out, toGpu(w));
-    return out;
-  });
-  expectClose(await y.read(), want.data, atol, rtol, `${what} forward`);
-  expect(y.shape).toEqual(want.shape);
-  y.dispose();
-  if (grad) {
-    const num = numericGrad(refFn, inputs, w);
-    for (let i = 0; i < xs.length; i++) {
-      expectClose(await xs[i].grad!.read(), num[i].data, gradAtol, gradRtol, `${what} grad ${i}`);
-    }
-  }
-  for (const x of xs) {
-    x.grad?.dispose();
-    x.dispose();
-  }
-}
-
-import { expect } from 'vitest';
 
 const UNARY_DOMAIN: Record<string, [number, number]> = { log: [0.2, 3], sqrt: [0.2, 3], pow: [0.3, 2] };
 const SHAPES = [[1], [7], [3, 5], [2, 3, 33]];
