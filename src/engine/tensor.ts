@@ -1,7 +1,7 @@
 // Tensors: a shape over a pooled GPU buffer (contiguous, row-major), with scopes that
 // release whatever a block created and did not return or keep.
 
-import { readBuffer, runtime } from './runtime.js';
+import { flush, readBuffer, runtime } from './runtime.js';
 import type { Node } from '../autograd/tape.js';
 
 export type DType = 'f32' | 'i32';
@@ -106,6 +106,14 @@ export class Tensor {
   keep(): this {
     this.kept = true;
     for (const s of scopes) s.delete(this);
+    return this;
+  }
+
+  /** Overwrites the contents (after any recorded work that uses the old ones). */
+  write(data: Float32Array | Int32Array): this {
+    if (data.length !== this.size) throw new Error(`write: ${data.length} values for a tensor of shape [${this.shape}]`);
+    flush();
+    if (data.length) runtime().device.queue.writeBuffer(this.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     return this;
   }
 

@@ -133,3 +133,19 @@ describe.skipIf(!hasGpu)('matmul', () => {
     }
   });
 });
+
+describe.skipIf(!hasGpu)('matmul above the binding limit', () => {
+  it('splits into row, column and K blocks bound by byte range', async () => {
+    const { matmulLimits } = await import('../../src/engine/shaders/matmul.js');
+    matmulLimits.maxBindingElements = 600;
+    try {
+      for (const [M, N, K, transA, transB] of [[40, 9, 50, false, true], [7, 60, 45, false, false], [30, 33, 41, true, false], [12, 64, 80, false, true], [9, 70, 20, true, true]] as [number, number, number, boolean, boolean][]) {
+        const a = rand(transA ? [K, M] : [M, K], M + K), b = rand(transB ? [N, K] : [K, N], N + K), bias = rand([N], 3);
+        const ref = ([x, y, z]: Arr[]) => map(zip(matmulRef(x, y, transA, transB), z, (p, q) => p + q), (v) => Math.max(v, 0));
+        await check((xs) => op.matmul(xs[0], xs[1], { transA, transB, bias: xs[2], relu: true }), ref, [a, b, bias], { atol: 1e-4, grad: false, what: `blocked ${M}x${N}x${K} ${transA} ${transB}` });
+      }
+    } finally {
+      matmulLimits.maxBindingElements = 0;
+    }
+  });
+});

@@ -2,11 +2,12 @@
 // (barriers are costly on CPU adapters), generated per layout:
 //   A is (M,K) row-major, or (K,M) when transA;  B is (K,N), or (N,K) when transB.
 // Each invocation computes a TM x TN block of C with vec4 accumulators; the K loop
-// takes 4 steps at a time, reading vec4s along whichever axis is contiguous (when it
-// is a multiple of 4) and masking only the K tail.
+// takes 4 steps at a time, reading vec4s along whichever axis is contiguous (when rows
+// are 4-aligned), then up to 3 single steps. The epilogue's switches are params, so
+// one pipeline per layout serves every shape.
 
 import { gpu } from '../device.js';
-import { dispatch } from '../runtime.js';
+import { dispatch, type Binding } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 
 export interface MatmulOpts {
@@ -27,13 +28,12 @@ export interface MatmulConfig {
 interface Variant extends MatmulConfig {
   transA: boolean;
   transB: boolean;
-  vecA: boolean; // A's contiguous axis is a multiple of 4
+  vecA: boolean; // A's rows are vec4-aligned along the contiguous axis
   vecB: boolean;
-  vecC: boolean; // N is a multiple of 4
-  ktail: boolean; // K is not a multiple of 4
-  bias: boolean;
-  relu: boolean;
 }
+
+// Epilogue switches, read from the params at run time (no pipeline per combination).
+const ACCUMULATE = 1, BIAS = 2, RELU = 4;
 
 const range = (n: number) => [...Array(n).keys()];
 const C4 = ['x', 'y', 'z', 'w'];
@@ -41,86 +41,84 @@ const C4 = ['x', 'y', 'z', 'w'];
 function code(v: Variant): string {
   const { TM, TN, WM, WN } = v;
   const TN4 = TN / 4;
-  const ld = (name: string, vec: boolean, idx: string, mask: string | null) => {
-    if (vec) {
-      const load = `${name}4[(${idx}) / 4u]`;
-      return mask ? `select(vec4<f32>(0.0), ${load}, ${mask})` : load;
-    }
-    // four scalars along the contiguous axis; `q` masks the K tail element by element
-    return `vec4<f32>(${range(4).map((q) => {
-      const load = `${name}[${idx} + ${q}u]`;
-      return mask ? `select(0.0, ${load}, ${mask.replace(/\bQ\b/g, `${q}u`)})` : load;
-    }).join(', ')})`;
-  };
+  // A vec4 of 4 consecutive elements along a contiguous axis.
+  const ld4 = (name: string, vec: boolean, idx: string) =>
+    vec ? `${name}4[(${idx}) / 4u]` : `vec4<f32>(${range(4).map((q) => `${name}[${idx} + ${q}u]`).join(', ')})`;
+  const at = (name: string, vec: boolean, idx: string) => (vec ? `${name}4[(${idx}) / 4u][(${idx}) % 4u]` : `${name}[${idx}]`);
 
-  // One K step of 4: loads into registers, then TM x TN/4 x 4 vec4 FMAs.
-  const body = (tail: boolean): string => {
-    const lines: string[] = [];
-    const kmask = (kk: number) => (tail ? `k + ${kk}u < p.K` : null);
-    let aAt: (r: number, kk: number) => string;
-    if (!v.transA) {
-      // A (M,K): per row a vec4 over k..k+3
-      for (const r of range(TM)) lines.push(`let a${r} = ${ld('A', v.vecA, `aB + (m0 + ${r}u) * p.K + k`, tail ? 'k + Q < p.K' : null)};`);
-      aAt = (r, kk) => `a${r}.${C4[kk]}`;
-    } else {
-      // A (K,M): per k a vec4 over 4 rows
-      for (const kk of range(4)) for (const g of range(TM / 4)) lines.push(`let a${kk}_${g} = ${ld('A', v.vecA, `aB + (k + ${kk}u) * p.M + m0 + ${4 * g}u`, kmask(kk))};`);
-      aAt = (r, kk) => `a${kk}_${r >> 2}.${C4[r & 3]}`;
-    }
-    let bAt: (kk: number, j: number) => string;
-    if (!v.transB) {
-      // B (K,N): per k, TN/4 vec4s along n
-      for (const kk of range(4)) for (const j of range(TN4)) lines.push(`let b${kk}_${j} = ${ld('B', v.vecB, `bB + (k + ${kk}u) * p.N + n0 + ${4 * j}u`, kmask(kk))};`);
-      bAt = (kk, j) => `b${kk}_${j}`;
-    } else {
-      // B (N,K): per column a vec4 over k, transposed in registers
-      for (const c of range(TN)) lines.push(`let b${c} = ${ld('B', v.vecB, `bB + (n0 + ${c}u) * p.K + k`, tail ? 'k + Q < p.K' : null)};`);
-      bAt = (kk, j) => `vec4<f32>(${range(4).map((q) => `b${4 * j + q}.${C4[kk]}`).join(', ')})`;
-    }
-    if (v.transB) for (const kk of range(4)) for (const j of range(TN4)) lines.push(`let bt${kk}_${j} = ${bAt(kk, j)};`);
-    const bv = v.transB ? (kk: number, j: number) => `bt${kk}_${j}` : bAt;
-    for (const kk of range(4)) for (const r of range(TM)) for (const j of range(TN4)) {
-      lines.push(`acc${r}_${j} = fma(vec4<f32>(${aAt(r, kk)}), ${bv(kk, j)}, acc${r}_${j});`);
-    }
-    return lines.join('\n    ');
-  };
+  // Four K steps: register loads, then TM x TN/4 x 4 vec4 FMAs.
+  const lines: string[] = [];
+  let aAt: (r: number, kk: number) => string;
+  if (!v.transA) {
+    for (const r of range(TM)) lines.push(`let a${r} = ${ld4('A', v.vecA, `aB + (m0 + ${r}u) * p.lda + k`)};`);
+    aAt = (r, kk) => `a${r}.${C4[kk]}`;
+  } else {
+    for (const kk of range(4)) for (const g of range(TM / 4)) lines.push(`let a${kk}_${g} = ${ld4('A', v.vecA, `aB + (k + ${kk}u) * p.lda + m0 + ${4 * g}u`)};`);
+    aAt = (r, kk) => `a${kk}_${r >> 2}.${C4[r & 3]}`;
+  }
+  let bAt: (kk: number, j: number) => string;
+  if (!v.transB) {
+    for (const kk of range(4)) for (const j of range(TN4)) lines.push(`let b${kk}_${j} = ${ld4('B', v.vecB, `bB + (k + ${kk}u) * p.ldb + n0 + ${4 * j}u`)};`);
+    bAt = (kk, j) => `b${kk}_${j}`;
+  } else {
+    for (const c of range(TN)) lines.push(`let b${c} = ${ld4('B', v.vecB, `bB + (n0 + ${c}u) * p.ldb + k`)};`);
+    for (const kk of range(4)) for (const j of range(TN4)) lines.push(`let bt${kk}_${j} = vec4<f32>(${range(4).map((q) => `b${4 * j + q}.${C4[kk]}`).join(', ')});`);
+    bAt = (kk, j) => `bt${kk}_${j}`;
+  }
+  for (const kk of range(4)) for (const r of range(TM)) for (const j of range(TN4)) {
+    lines.push(`acc${r}_${j} = fma(vec4<f32>(${aAt(r, kk)}), ${bAt(kk, j)}, acc${r}_${j});`);
+  }
+  // The K tail, one step at a time with scalar loads.
+  const aT = (r: number) => at('A', v.vecA, v.transA ? `aB + k * p.lda + m0 + ${r}u` : `aB + (m0 + ${r}u) * p.lda + k`);
+  const bT = (c: number) => at('B', v.vecB, v.transB ? `bB + (n0 + ${c}u) * p.ldb + k` : `bB + k * p.ldb + n0 + ${c}u`);
+  const tail = [
+    ...range(TN4).map((j) => `let t${j} = vec4<f32>(${range(4).map((q) => bT(4 * j + q)).join(', ')});`),
+    ...range(TM).map((r) => `{ let a = vec4<f32>(${aT(r)}); ${range(TN4).map((j) => `acc${r}_${j} = fma(a, t${j}, acc${r}_${j});`).join(' ')} }`),
+  ];
 
-  const decl = (name: string, vec: boolean, rw = false) =>
-    `var<storage, ${rw ? 'read_write' : 'read'}> ${name}${vec ? '4' : ''}: array<${vec ? 'vec4<f32>' : 'f32'}>;`;
   const epilogue = range(TM).map((r) => range(TN4).map((j) => {
-    const col = `n0 + ${4 * j}u`;
-    let val = `acc${r}_${j}`;
-    if (v.bias) val = `(${val} + vec4<f32>(${range(4).map((q) => `BIAS[min(${col} + ${q}u, p.N - 1u)]`).join(', ')}))`;
-    if (v.relu) val = `max(${val}, vec4<f32>(0.0))`;
-    const row = `m0 + ${r}u`;
-    if (v.vecC) return `if (${row} < p.M && ${col} < p.N) { C4[(cB + (${row}) * p.N + ${col}) / 4u] = ${val}; }`;
-    return `if (${row} < p.M) { let v = ${val}; ${range(4).map((q) => `if (${col} + ${q}u < p.N) { C[cB + (${row}) * p.N + ${col} + ${q}u] = v.${C4[q]}; }`).join(' ')} }`;
+    const row = `m0 + ${r}u`, col = `n0 + ${4 * j}u`;
+    return `if (${row} < p.M) { store(cB + (${row}) * p.ldc, ${col}, acc${r}_${j}); }`;
   }).join('\n  ')).join('\n  ');
 
+  const decl = (name: string, vec: boolean) => `var<storage, read> ${name}${vec ? '4' : ''}: array<${vec ? 'vec4<f32>' : 'f32'}>;`;
   return /* wgsl */ `
-struct P { M: u32, N: u32, K: u32, sA: u32, sB: u32 }
+struct P { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, offA: u32, offB: u32, offC: u32, offBias: u32, sA: u32, sB: u32, sC: u32, flags: u32 }
 @group(0) @binding(0) ${decl('A', v.vecA)}
 @group(0) @binding(1) ${decl('B', v.vecB)}
-@group(0) @binding(2) ${decl('C', v.vecC, true)}
-${v.bias ? '@group(0) @binding(3) var<storage, read> BIAS: array<f32>;' : ''}
-@group(0) @binding(${v.bias ? 4 : 3}) var<uniform> p: P;
-// C[b] (M,N) = op(A[b]) op(B[b]); workgroup (x, y, z) = (N / ${WN * TN}, M / ${WM * TM}, batch)
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(3) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+// C[row + n .. n+3] = epilogue(acc): [+ C] [+ bias] [relu], columns past N skipped
+fn store(row: u32, n: u32, acc: vec4<f32>) {
+  for (var q = 0u; q < 4u; q++) {
+    let col = n + q;
+    if (col >= p.N) { return; }
+    var x = acc[q];
+    if ((p.flags & ${ACCUMULATE}u) != 0u) { x += C[row + col]; }
+    if ((p.flags & ${BIAS}u) != 0u) { x += BIAS[p.offBias + col]; }
+    if ((p.flags & ${RELU}u) != 0u) { x = max(x, 0.0); }
+    C[row + col] = x;
+  }
+}
+
+// C[b] (M,N) = op(A[b]) op(B[b]) with row strides lda, ldb, ldc; workgroup (x, y, z) = (N / ${WN * TN}, M / ${WM * TM}, batch)
 @compute @workgroup_size(${WM * WN})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let m0 = (wid.y * ${WM}u + li / ${WN}u) * ${TM}u;
   let n0 = (wid.x * ${WN}u + li % ${WN}u) * ${TN}u;
-  let aB = wid.z * p.sA;
-  let bB = wid.z * p.sB;
-  let cB = wid.z * p.M * p.N;
+  let aB = p.offA + wid.z * p.sA;
+  let bB = p.offB + wid.z * p.sB;
+  let cB = p.offC + wid.z * p.sC;
   ${range(TM).map((r) => range(TN4).map((j) => `var acc${r}_${j} = vec4<f32>(0.0);`).join(' ')).join('\n  ')}
   let K4 = p.K & ~3u;
   for (var k = 0u; k < K4; k += 4u) {
-    ${body(false)}
-  }${v.ktail ? `
-  if (K4 < p.K) {
-    let k = K4;
-    ${body(true)}
-  }` : ''}
+    ${lines.join('\n    ')}
+  }
+  for (var k = K4; k < p.K; k++) {
+    ${tail.join('\n    ')}
+  }
   ${epilogue}
 }`;
 }
@@ -139,7 +137,8 @@ export function matmulConfig(N: number): MatmulConfig {
 
 /**
  * C = op(A) op(B) [+ bias] [relu] over a leading batch dim. A and B are (batch?, ., .);
- * a batch of 1 broadcasts.
+ * a batch of 1 broadcasts. Operands larger than one storage binding are split into
+ * blocks (rows of C, columns of C, or K with accumulation) bound by byte range.
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, config?: MatmulConfig): Tensor {
   const transA = !!opts.transA, transB = !!opts.transB;
@@ -154,24 +153,103 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, config?: Mat
   const lead = (batchA >= batchB ? a : b).shape.slice(0, -2);
   const c = Tensor.empty([...lead, M, N]);
   if (c.size === 0) return c;
+  if (K === 0) {
+    c.write(new Float32Array(c.size)); // an empty sum
+    return c;
+  }
   const cfg = config ?? matmulConfig(N);
+  const limit = maxBindingElements();
+  const sA = batchA === 1 ? 0 : M * K, sB = batchB === 1 ? 0 : K * N;
+  if (batch === 1 || (a.size <= limit && b.size <= limit && c.size <= limit)) {
+    run(cfg, { a, b, c, bias: opts.bias ?? null, transA, transB, relu: !!opts.relu, accumulate: false }, { M, N, K, m0: 0, n0: 0, k0: 0, sA, sB, batch });
+    return c;
+  }
+  if (batch > 1) throw new Error(`matmul: batched operands above the binding limit are not supported: [${a.shape}] x [${b.shape}]`);
+  // Halve the block along the dimension that bounds the operand that does not fit.
+  let mb = M, nb = N, kb = K;
+  const span = () => ({ A: transA ? kb * M : mb * K, B: transB ? nb * K : kb * N, C: mb * N });
+  for (let s = span(); s.A > limit || s.B > limit || s.C > limit; s = span()) {
+    if (s.C > limit || (s.A > limit && !transA)) mb = Math.ceil(mb / 2);
+    else if (s.A > limit) kb = Math.ceil(kb / 2);
+    else if (transB) nb = Math.ceil(nb / 2);
+    else kb = Math.ceil(kb / 2);
+    if (mb < 4 && nb < 4 && kb < 4) throw new Error(`matmul: cannot split [${a.shape}] x [${b.shape}] under the binding limit`);
+  }
+  for (let m0 = 0; m0 < M; m0 += mb) for (let n0 = 0; n0 < N; n0 += nb) for (let k0 = 0; k0 < K; k0 += kb) {
+    const last = k0 + kb >= K;
+    run(cfg, { a, b, c, bias: k0 === 0 ? opts.bias ?? null : null, transA, transB, relu: !!opts.relu && last, accumulate: k0 > 0 },
+      { M: Math.min(mb, M - m0), N: Math.min(nb, N - n0), K: Math.min(kb, K - k0), m0, n0, k0, sA: 0, sB: 0, batch: 1, ldM: M, ldN: N, ldK: K });
+  }
+  return c;
+}
+
+interface Operands {
+  a: Tensor;
+  b: Tensor;
+  c: Tensor;
+  bias: Tensor | null;
+  transA: boolean;
+  transB: boolean;
+  relu: boolean;
+  accumulate: boolean;
+}
+
+interface Block {
+  M: number; N: number; K: number; // this block's sizes
+  m0: number; n0: number; k0: number; // its origin
+  sA: number; sB: number; batch: number;
+  ldM?: number; ldN?: number; ldK?: number; // full sizes (row strides)
+}
+
+let dummy: Tensor | null = null;
+function noBias(): Tensor {
+  if (!dummy || dummy.disposed) dummy = Tensor.empty([1]).keep();
+  return dummy;
+}
+
+/** Tests lower `maxBindingElements` to exercise the blocked path on small tensors. */
+export const matmulLimits = { maxBindingElements: 0 };
+
+function maxBindingElements(): number {
+  return matmulLimits.maxBindingElements || Math.floor(gpu().limits.maxStorageBufferBindingSize / 4);
+}
+
+/** A binding covering elements [first, first + count) of t, aligned down; returns the element offset inside it. */
+function bindRange(t: Tensor, first: number, count: number): [Binding, number] {
+  const align = gpu().limits.minStorageBufferOffsetAlignment;
+  const byteOffset = Math.floor((first * 4) / align) * align;
+  const end = Math.min(t.size * 4, (first + count) * 4);
+  return [{ buffer: t.buffer, byteOffset, byteLength: end - byteOffset }, first - byteOffset / 4];
+}
+
+function run(cfg: MatmulConfig, o: Operands, blk: Block): void {
+  const { M, N, K, m0, n0, k0 } = blk;
+  const LM = blk.ldM ?? M, LN = blk.ldN ?? N, LK = blk.ldK ?? K;
+  const lda = o.transA ? LM : LK, ldb = o.transB ? LK : LN;
+  // first element and extent of each operand's block
+  const aFirst = o.transA ? k0 * lda + m0 : m0 * lda + k0;
+  const aCount = o.transA ? (K - 1) * lda + M : (M - 1) * lda + K;
+  const bFirst = o.transB ? n0 * ldb + k0 : k0 * ldb + n0;
+  const bCount = o.transB ? (N - 1) * ldb + K : (K - 1) * ldb + N;
+  // Whole tensors when they fit (batched or not); else the byte range each block reads.
+  const whole = blk.batch > 1 || [o.a, o.b, o.c].every((t) => t.size <= maxBindingElements());
+  const bind = (t: Tensor, first: number, count: number): [Binding, number] => (whole ? [t, first] : bindRange(t, first, count));
+  const [bindA, offA] = bind(o.a, aFirst, aCount);
+  const [bindB, offB] = bind(o.b, bFirst, bCount);
+  const [bindC, offC] = bind(o.c, m0 * LN + n0, (M - 1) * LN + N);
   const v: Variant = {
     ...cfg,
-    transA,
-    transB,
-    vecA: (transA ? M : K) % 4 === 0,
-    vecB: (transB ? K : N) % 4 === 0,
-    vecC: N % 4 === 0,
-    ktail: K % 4 !== 0,
-    bias: !!opts.bias,
-    relu: !!opts.relu,
+    transA: o.transA,
+    transB: o.transB,
+    // vec4 loads need rows aligned to 4 elements along the contiguous axis
+    vecA: lda % 4 === 0 && offA % 4 === 0 && blk.sA % 4 === 0,
+    vecB: ldb % 4 === 0 && offB % 4 === 0 && blk.sB % 4 === 0,
   };
   const key = JSON.stringify(v);
   let src = codes.get(key);
   if (!src) codes.set(key, (src = code(v)));
   const gx = Math.ceil(N / (cfg.WN * cfg.TN)), gy = Math.ceil(M / (cfg.WM * cfg.TM));
-  if (gx > 65535 || gy > 65535 || batch > 65535) throw new Error(`matmul too large to dispatch: [${a.shape}] x [${b.shape}]`);
-  const bindings = opts.bias ? [a, b, c, opts.bias] : [a, b, c];
-  dispatch(src, bindings, [M, N, K, batchA === 1 ? 0 : M * K, batchB === 1 ? 0 : K * N], [gx, gy, batch]);
-  return c;
+  if (gx > 65535 || gy > 65535 || blk.batch > 65535) throw new Error(`matmul too large to dispatch: (${M}x${K}) x (${K}x${N}) x ${blk.batch}`);
+  const flags = (o.accumulate ? ACCUMULATE : 0) | (o.bias ? BIAS : 0) | (o.relu ? RELU : 0);
+  dispatch(src, [bindA, bindB, bindC, o.bias ?? noBias()], [M, N, K, lda, ldb, LN, offA, offB, offC, n0, blk.sA, blk.sB, M * N, flags], [gx, gy, blk.batch]);
 }
