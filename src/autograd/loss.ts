@@ -1,0 +1,118 @@
+// Softmax, log_softmax and fused cross-entropy (each forward with its backward), and
+// the per-epoch metrics that the cross-entropy kernel accumulates on the GPU.
+
+import { Tensor } from '../engine/tensor.js';
+import * as K from '../engine/shaders/softmax.js';
+import { record } from './tape.js';
+
+/** softmax over the last dim. */
+export function softmax(x: Tensor): Tensor {
+  const y = K.softmaxForward(x, false);
+  return record(y, [x], (dy) => [K.softmaxBackward(y, dy, false)]);
+}
+
+/** log_softmax over the last dim. */
+export function logSoftmax(x: Tensor): Tensor {
+  const y = K.softmaxForward(x, true);
+  return record(y, [x], (dy) => [K.softmaxBackward(y, dy, true)]);
+}
+
+export interface CrossEntropyOptions {
+  /** 'mean' (default, over the rows not ignored, as PyTorch) or 'sum'. */
+  reduction?: 'mean' | 'sum';
+  /** Rows with this label add nothing (default -100, as PyTorch). */
+  ignoreIndex?: number;
+  /** Also accumulate this batch into these metrics, in the same kernel. */
+  metrics?: Metrics;
+}
+
+/**
+ * Cross-entropy of logits (N,K) against i32 class labels (N): a scalar. Labels outside
+ * [0, K) other than ignoreIndex are skipped like ignored ones and counted as bad by
+ * `metrics` (check `badLabels` once per epoch).
+ */
+export function crossEntropy(logits: Tensor, labels: Tensor, o: CrossEntropyOptions = {}): Tensor {
+  const ignoreIndex = o.ignoreIndex ?? -100;
+  const { loss, lse } = K.crossEntropyForward(logits, labels, {
+    reduction: o.reduction,
+    ignoreIndex,
+    acc: o.metrics?.acc,
+    confusion: o.metrics?.confusion,
+  });
+  // lse (N+1): the per-row logsumexp, then the gradient scale (1/valid rows or 1)
+  return record(loss, [logits], (dy) => [K.crossEntropyBackward(logits, labels, lse, dy, ignoreIndex)], [lse]);
+}
+
+export interface MetricsReport {
+  /** Mean loss over the counted rows. */
+  loss: number;
+  accuracy: number;
+  correct: number;
+  count: number;
+  /** Rows whose label was outside [0, K) (and not ignoreIndex): 0 unless the data is wrong. */
+  badLabels: number;
+  /** (K,K) counts, rows = true class, columns = predicted; with per-class precision and recall. */
+  confusion?: Int32Array;
+  precision?: number[];
+  recall?: number[];
+}
+
+/**
+ * Loss and accuracy (and optionally a confusion matrix) accumulated on the GPU over
+ * many batches, read once per epoch. NOTE: the counts are f32, exact to 2^24 rows.
+ */
+export class Metrics {
+  /** f32 (4): [sum of row losses, correct, counted rows, bad labels]. */
+  acc: Tensor;
+  /** i32 (K,K), when asked for. */
+  confusion: Tensor | null;
+
+  constructor(readonly numClasses: number, { confusion = false } = {}) {
+    const z = zeroCounts(numClasses, confusion);
+    this.acc = z.acc;
+    this.confusion = z.confusion;
+  }
+
+  /** Adds a batch (no gradient); crossEntropy(..., { metrics }) does this for free. */
+  update(logits: Tensor, labels: Tensor, ignoreIndex = -100): void {
+    if (logits.shape[1] !== this.numClasses) throw new Error(`metrics for ${this.numClasses} classes given logits [${logits.shape}]`);
+    const { loss, lse } = K.crossEntropyForward(logits, labels, { ignoreIndex, acc: this.acc, confusion: this.confusion });
+    loss.dispose();
+    lse.dispose();
+  }
+
+  async read(): Promise<MetricsReport> {
+    const [sumLoss, correct, count, badLabels] = await this.acc.read();
+    const r: MetricsReport = { loss: sumLoss / count, accuracy: correct / count, correct, count, badLabels };
+    if (this.confusion) {
+      const cm = (await this.confusion.read()) as Int32Array;
+      const k = this.numClasses;
+      const col = (j: number) => Array.from({ length: k }, (_, i) => cm[i * k + j]).reduce((a, b) => a + b, 0);
+      const row = (i: number) => cm.subarray(i * k, i * k + k).reduce((a, b) => a + b, 0);
+      r.confusion = cm;
+      r.precision = Array.from({ length: k }, (_, c) => cm[c * k + c] / col(c));
+      r.recall = Array.from({ length: k }, (_, c) => cm[c * k + c] / row(c));
+    }
+    return r;
+  }
+
+  /** Zeroes the counts (fresh tensors: ordered after every update already recorded). */
+  reset(): void {
+    const z = zeroCounts(this.numClasses, this.confusion !== null);
+    this.dispose();
+    this.acc = z.acc;
+    this.confusion = z.confusion;
+  }
+
+  dispose(): void {
+    this.acc.dispose();
+    this.confusion?.dispose();
+  }
+}
+
+function zeroCounts(k: number, confusion: boolean): { acc: Tensor; confusion: Tensor | null } {
+  return {
+    acc: Tensor.from(new Float32Array(4), [4]).keep(),
+    confusion: confusion ? Tensor.from(new Int32Array(k * k), [k, k]).keep() : null,
+  };
+}
