@@ -1,6 +1,7 @@
 // Elementwise kernels: each op is one table row (a WGSL expression) expanded by one
 // template. Unary ops see `x` and the scalar param `s`; binary ops see `a`, `b`, `s`.
 
+import { gpu } from '../device.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
 
@@ -70,21 +71,41 @@ fn pow_(x: f32, p: f32) -> f32 {
 const WG = 256;
 const MAX_RANK = 8;
 
+/**
+ * Elements per invocation: CPU adapters pay per invocation, so each one walks a run of
+ * elements there; GPUs keep one element per invocation (coalesced). A param, not a pipeline.
+ */
+export function perInvocation(): number {
+  return gpu().isSoftware ? 16 : 1;
+}
+
+export function groupsFor(n: number): number {
+  return Math.ceil(n / (WG * perInvocation()));
+}
+
+/** The main of an elementwise kernel: \`body\` runs for each i < p.n of this invocation's run. */
+export function forEach(body: string): string {
+  return /* wgsl */ `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let first = (wgIndex(wid, nwg) * ${WG}u + li) * p.per;
+  let last = min(first + p.per, p.n);
+  for (var i = first; i < last; i++) {
+    ${body}
+  }
+}`;
+}
+
 function unaryCode(expr: string): string {
   return /* wgsl */ `${HELPERS}${WG_INDEX}
-struct P { n: u32, s: f32 }
+struct P { n: u32, per: u32, s: f32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
 // Y[i] = f(X[i]) for i < n
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = wgIndex(wid, nwg) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let x = X[i];
-  let s = p.s;
-  Y[i] = ${expr};
-}`;
+${forEach(`let x = X[i];
+    let s = p.s;
+    Y[i] = ${expr};`)}`;
 }
 
 /** Index math for up to 8 dims: `idx(i, strides)` maps a linear output index to an input offset. */
@@ -104,47 +125,33 @@ function binaryCode(expr: string, broadcast: boolean): string {
   }`
     : 'let ia = i; let ib = i;';
   return /* wgsl */ `${HELPERS}${WG_INDEX}${STRIDED}
-struct P { n: u32, rank: u32, s: f32, pad: u32, shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
+struct P { n: u32, per: u32, rank: u32, s: f32, shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
 // Y[i] = f(A[ia], B[ib]) for i < n, with broadcast strides sa, sb (0 on broadcast dims)
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = wgIndex(wid, nwg) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  ${index}
-  let a = A[ia];
-  let b = B[ib];
-  let s = p.s;
-  Y[i] = ${expr};
-}`;
+${forEach(`${index}
+    let a = A[ia];
+    let b = B[ib];
+    let s = p.s;
+    Y[i] = ${expr};`)}`;
 }
 
 const AXPY = /* wgsl */ `${WG_INDEX}
-struct P { n: u32, alpha: f32 }
+struct P { n: u32, per: u32, alpha: f32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
 // Y[i] += alpha * X[i]
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = wgIndex(wid, nwg) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  Y[i] += p.alpha * X[i];
-}`;
+${forEach('Y[i] += p.alpha * X[i];')}`;
 
 const FILL = /* wgsl */ `${WG_INDEX}
-struct P { n: u32, v: f32 }
+struct P { n: u32, per: u32, v: f32 }
 @group(0) @binding(0) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(1) var<uniform> p: P;
 // Y[i] = v
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = wgIndex(wid, nwg) * ${WG}u + li;
-  if (i < p.n) { Y[i] = p.v; }
-}`;
+${forEach('Y[i] = p.v;')}`;
 
 const codeCache = new Map<string, string>();
 function cached(key: string, make: () => string): string {
@@ -155,14 +162,14 @@ function cached(key: string, make: () => string): string {
 
 export function unary(op: UnaryOp, x: Tensor, s = 0): Tensor {
   const y = Tensor.empty(x.shape);
-  dispatch(cached(`u:${op}`, () => unaryCode(UNARY[op])), [x, y], [x.size, fbits(s)], Math.ceil(x.size / WG));
+  dispatch(cached(`u:${op}`, () => unaryCode(UNARY[op])), [x, y], [x.size, perInvocation(), fbits(s)], groupsFor(x.size));
   return y;
 }
 
 /** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number): Tensor {
   const y = Tensor.empty(shape);
-  dispatch(FILL, [y], [y.size, fbits(value)], Math.ceil(y.size / WG));
+  dispatch(FILL, [y], [y.size, perInvocation(), fbits(value)], groupsFor(y.size));
   return y;
 }
 
@@ -203,14 +210,14 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor, s = 0): Tensor {
   const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
   const shape = same ? [...a.shape] : broadcastShapes(a.shape, b.shape);
   const y = Tensor.empty(shape);
-  const params = [y.size, shape.length, fbits(s), 0];
+  const params = [y.size, perInvocation(), shape.length, fbits(s)];
   if (!same) params.push(...dims8(shape), ...dims8(broadcastStrides(a.shape, shape)), ...dims8(broadcastStrides(b.shape, shape)));
-  dispatch(cached(`b:${op}:${same}`, () => binaryCode(BINARY[op], !same)), [a, b, y], params, Math.ceil(y.size / WG));
+  dispatch(cached(`b:${op}:${same}`, () => binaryCode(BINARY[op], !same)), [a, b, y], params, groupsFor(y.size));
   return y;
 }
 
 /** y += alpha * x, in place (same sizes). */
 export function axpy(y: Tensor, x: Tensor, alpha = 1): void {
   if (x.size !== y.size) throw new Error(`axpy: sizes ${x.size} and ${y.size} differ`);
-  dispatch(AXPY, [x, y], [y.size, fbits(alpha)], Math.ceil(y.size / WG));
+  dispatch(AXPY, [x, y], [y.size, perInvocation(), fbits(alpha)], groupsFor(y.size));
 }

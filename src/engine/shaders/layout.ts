@@ -3,30 +3,24 @@
 
 import { dispatch, WG_INDEX } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
-import { dims8, STRIDED } from './elementwise.js';
+import { dims8, forEach, groupsFor, perInvocation, STRIDED } from './elementwise.js';
 
-const WG = 256;
 
 const COPY = /* wgsl */ `${WG_INDEX}${STRIDED}
-struct P { n: u32, rank: u32, srcOff: u32, dstOff: u32, shape: array<vec4<u32>, 2>, ss: array<vec4<u32>, 2>, ds: array<vec4<u32>, 2> }
+struct P { n: u32, per: u32, rank: u32, srcOff: u32, dstOff: u32, pad0: u32, pad1: u32, pad2: u32, shape: array<vec4<u32>, 2>, ss: array<vec4<u32>, 2>, ds: array<vec4<u32>, 2> }
 @group(0) @binding(0) var<storage, read> X: array<u32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<u32>;
 @group(0) @binding(2) var<uniform> p: P;
 // for each index c of shape: Y[dstOff + c.ds] = X[srcOff + c.ss]
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = wgIndex(wid, nwg) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  var rem = i; var si = p.srcOff; var di = p.dstOff;
-  for (var d = 0u; d < p.rank; d++) {
-    let k = p.rank - 1u - d;
-    let c = rem % dimOf(p.shape, k);
-    rem = rem / dimOf(p.shape, k);
-    si += c * dimOf(p.ss, k);
-    di += c * dimOf(p.ds, k);
-  }
-  Y[di] = X[si];
-}`;
+${forEach(`var rem = i; var si = p.srcOff; var di = p.dstOff;
+    for (var d = 0u; d < p.rank; d++) {
+      let k = p.rank - 1u - d;
+      let c = rem % dimOf(p.shape, k);
+      rem = rem / dimOf(p.shape, k);
+      si += c * dimOf(p.ss, k);
+      di += c * dimOf(p.ds, k);
+    }
+    Y[di] = X[si];`)}`;
 
 export function contiguousStrides(shape: Shape): number[] {
   const st = new Array(shape.length);
@@ -43,7 +37,7 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
   let n = 1;
   for (const d of shape) n *= d;
   if (n === 0) return;
-  dispatch(COPY, [src, dst], [n, shape.length, srcOff, dstOff, ...dims8(shape), ...dims8(srcStrides), ...dims8(dstStrides)], Math.ceil(n / WG));
+  dispatch(COPY, [src, dst], [n, perInvocation(), shape.length, srcOff, dstOff, 0, 0, 0, ...dims8(shape), ...dims8(srcStrides), ...dims8(dstStrides)], groupsFor(n));
 }
 
 /** out[..., i, ...] = x[..., perm[i], ...] */
