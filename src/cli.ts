@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Command-line entry: `node dist/cli.js <command> --help`.
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/device.js';
+import { StopTraining, train, type TrainOptions } from './commands/train.js';
+import { evalCommand, modelsCommand, predictCommand, prepareCommand } from './commands/use.js';
+import { MODELS } from './models/index.js';
 
 const program = new Command();
 program
@@ -37,6 +40,100 @@ program
     for (const [k, v] of Object.entries(limits)) console.log(`  ${k.padEnd(36)}${v}`);
   });
 
+function int(min: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+}
+
+function float(min: number, max = Infinity) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}], got "${v}"`);
+    return n;
+  };
+}
+
+const MODEL_NAMES = Object.keys(MODELS).join('|');
+
+program
+  .command('train')
+  .description('train a model (the seed\'s defaults: Adam, lr 1e-3, batch 512, clip 1, 50 epochs, ReduceLROnPlateau on validation loss)')
+  .requiredOption('--model <name>', `one of ${MODEL_NAMES}`)
+  .option('--data <dir|fashion-mnist|file>', 'image folder (train/ and val/, class folders or Kaggle names), fashion-mnist, or a .safetensors file of x and y; default ./data if it exists, else Fashion-MNIST')
+  .option('--val <dir|file>', 'a separate validation set')
+  .option('--epochs <n>', 'epochs', int(1), 50)
+  .option('--batch-size <n>', 'batch size', int(1), 512)
+  .option('--lr <x>', 'learning rate', float(0), 1e-3)
+  .option('--clip <x>', 'gradient-norm clipping (0 = off)', float(0), 1)
+  .option('--optimizer <name>', 'adam or sgd', 'adam')
+  .option('--momentum <x>', 'SGD momentum', float(0, 1), 0)
+  .option('--weight-decay <x>', 'L2 weight decay', float(0), 0)
+  .option('--image-size <n>', 'input side (default: the data\'s own for Fashion-MNIST and tensors, else 224)', int(1))
+  .option('--dropout <p>', 'override every dropout probability', float(0, 1))
+  .option('--seed <n>', 'seed for initialisation, shuffling, augmentation and dropout', int(0), 0)
+  .option('--no-augment', 'use the validation transform for training too')
+  .option('--no-shuffle', 'keep the data order')
+  .option('--init <file>', 'initial weights (a checkpoint or a state dict)')
+  .option('--pretrained <file|dir>', 'pretrained backbone (torchvision-style resnet18 safetensors, or a Hugging Face ViT folder); the head is replaced for new classes')
+  .option('--freeze-backbone', 'train only the classification head (default for resnet18 with --pretrained)')
+  .option('--no-freeze-backbone', 'train every parameter')
+  .option('--out <dir>', 'checkpoint folder', 'checkpoint')
+  .option('--max-steps <n>', 'stop after this many optimiser steps', int(1))
+  .option('--resume', 'continue from <out>/<model>.last.safetensors', false)
+  .option('--json', 'one JSON object per epoch on stdout', false)
+  .action(async (opts: TrainOptions & { optimizer: string }) => {
+    if (opts.optimizer !== 'adam' && opts.optimizer !== 'sgd') throw new Error(`--optimizer must be adam or sgd, got "${opts.optimizer}"`);
+    await initDevice(deviceOpts());
+    await train(opts);
+  });
+
+program
+  .command('eval')
+  .description('loss, accuracy, per-class precision/recall and confusion matrix of a checkpoint')
+  .requiredOption('--weights <file|dir>', 'a checkpoint, a state dict (with --model) or a Hugging Face ViT folder')
+  .option('--model <name>', `for weights without metadata: ${MODEL_NAMES}`)
+  .option('--data <dir|fashion-mnist|file>', 'data to evaluate (its validation set when it has one)')
+  .option('--batch-size <n>', 'batch size', int(1), 256)
+  .option('--json', 'one JSON object', false)
+  .action(async (opts) => {
+    await initDevice(deviceOpts());
+    await evalCommand(opts);
+  });
+
+program
+  .command('predict')
+  .description('class probabilities for images or .npy batches')
+  .argument('<inputs...>', 'image files, or .npy files of normalised float32 (N,C,H,W)')
+  .requiredOption('--weights <file|dir>', 'a checkpoint, a state dict (with --model) or a Hugging Face ViT folder')
+  .option('--model <name>', `for weights without metadata: ${MODEL_NAMES}`)
+  .option('--image-size <n>', 'input side for weights that do not fix it', int(1))
+  .option('--top <k>', 'classes to show', int(1), 1)
+  .option('--json', 'one JSON object per input (logits, probs, pred)', false)
+  .action(async (inputs: string[], opts) => {
+    await initDevice(deviceOpts());
+    await predictCommand(inputs, opts);
+  });
+
+program
+  .command('models')
+  .description('the seed\'s comparison table: parameters, trainable parameters, checkpoint size')
+  .option('--image-size <n>', 'input side', int(1))
+  .option('--json', 'one JSON object per model', false)
+  .action(async (opts) => {
+    await initDevice(deviceOpts());
+    modelsCommand(opts);
+  });
+
+program
+  .command('prepare')
+  .description('sort a Kaggle-style flat folder (cat.0.jpg, dog.1.jpg) into class folders (also its train/ and val/)')
+  .argument('<dir>', 'the folder')
+  .option('--move', 'move instead of copy (as the seed did)', false)
+  .action((dir: string, opts: { move: boolean }) => prepareCommand(dir, opts));
+
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
@@ -44,7 +141,7 @@ async function main(): Promise<void> {
     const err = e as Error;
     console.error(`error: ${err instanceof NoAdapterError ? err.message : err.message.split('\n')[0]}`);
     if (process.env.DEBUG) console.error(err.stack);
-    process.exitCode = process.exitCode && process.exitCode !== 0 ? process.exitCode : 1;
+    process.exitCode = err instanceof StopTraining ? err.exitCode : 1;
   } finally {
     destroyDevice();
   }

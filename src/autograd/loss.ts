@@ -90,8 +90,10 @@ export class Metrics {
       const col = (j: number) => Array.from({ length: k }, (_, i) => cm[i * k + j]).reduce((a, b) => a + b, 0);
       const row = (i: number) => cm.subarray(i * k, i * k + k).reduce((a, b) => a + b, 0);
       r.confusion = cm;
-      r.precision = Array.from({ length: k }, (_, c) => cm[c * k + c] / col(c));
-      r.recall = Array.from({ length: k }, (_, c) => cm[c * k + c] / row(c));
+      // NOTE: 0 where a class was never predicted (or never present), as torchmetrics' zero_division=0.
+      const ratio = (a: number, b: number) => (b ? a / b : 0);
+      r.precision = Array.from({ length: k }, (_, c) => ratio(cm[c * k + c], col(c)));
+      r.recall = Array.from({ length: k }, (_, c) => ratio(cm[c * k + c], row(c)));
     }
     return r;
   }

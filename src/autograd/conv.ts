@@ -1,0 +1,30 @@
+// conv2d as a differentiable op: the implicit-GEMM forward kernel, then gradients for
+// the input, the weight and the bias.
+
+import { Tensor } from '../engine/tensor.js';
+import { binary } from '../engine/shaders/elementwise.js';
+import * as K from '../engine/shaders/conv2d.js';
+import { record } from './tape.js';
+
+export type { Conv2dOpts } from '../engine/shaders/conv2d.js';
+
+export interface Conv2dOptions extends K.Conv2dOpts {
+  /** Fuses relu into the forward epilogue; backward then masks by the output. */
+  relu?: boolean;
+}
+
+/** y (N,O,OH,OW) = conv2d(x (N,C,H,W), w (O,C,KH,KW)) [+ b (O)] [relu], as torch.nn.functional.conv2d. */
+export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const y = K.conv2dForward(x, w, b, opts);
+  return record(y, [x, w, b], (dy) => {
+    // NOTE: relu'(0) = 0, as PyTorch
+    const dz = opts.relu ? binary('reluGrad', dy, y) : dy;
+    const grads = [
+      x.requiresGrad ? K.conv2dBackwardInput(dz, w, x.shape, opts) : null,
+      w.requiresGrad ? K.conv2dBackwardWeight(dz, x, w.shape, opts) : null,
+      b?.requiresGrad ? K.conv2dBackwardBias(dz) : null,
+    ];
+    if (dz !== dy) dz.dispose();
+    return grads;
+  });
+}

@@ -1,0 +1,315 @@
+// `train`: the seed's training loop. Each epoch trains with Adam (or SGD) and gradient
+// clipping, validates, steps ReduceLROnPlateau on the validation loss, saves the best
+// checkpoint (by validation accuracy) and the last one with the optimiser state.
+
+import { mkdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tensor, tidy } from '../engine/tensor.js';
+import { stridedCopy } from '../engine/shaders/layout.js';
+import { backward, noGrad } from '../autograd/tape.js';
+import { crossEntropy, Metrics, type MetricsReport } from '../autograd/loss.js';
+import { manualSeed as seedDropout } from '../autograd/dropout.js';
+import { DataLoader } from '../data/loader.js';
+import { resolveData } from '../data/source.js';
+import type { Dataset } from '../data/datasets.js';
+import { saveCheckpoint, type CheckpointMeta } from '../io/checkpoint.js';
+import type { TensorInput } from '../io/safetensors.js';
+import { manualSeed as seedInit } from '../nn/init.js';
+import type { Module } from '../nn/module.js';
+import { modelSpec, type ImageConfig, type ModelSpec } from '../models/index.js';
+import { Adam, SGD, ReduceLROnPlateau, gradNormScale } from '../optim/index.js';
+
+type AnyOptimizer = Adam | SGD;
+import { loadPretrained, openWeights, OPTIM_PREFIX } from './weights.js';
+import { Progress, formatEpoch, log } from './report.js';
+
+export interface TrainOptions {
+  model: string;
+  data?: string;
+  val?: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  clip: number;
+  optimizer: 'adam' | 'sgd';
+  momentum: number;
+  weightDecay: number;
+  imageSize?: number;
+  dropout?: number;
+  seed: number;
+  augment: boolean;
+  shuffle: boolean;
+  init?: string;
+  pretrained?: string;
+  freezeBackbone?: boolean;
+  out: string;
+  maxSteps?: number;
+  resume: boolean;
+  json: boolean;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  epochs: number;
+  train_loss: number;
+  train_acc: number;
+  val_loss: number | null;
+  val_acc: number | null;
+  precision: Record<string, number> | null;
+  recall: Record<string, number> | null;
+  lr: number;
+  images_per_s: number;
+  seconds: number;
+  skipped: number;
+  best: boolean;
+}
+
+/** Raised to stop training with a message; the exit code tells why (130 for Ctrl-C). */
+export class StopTraining extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+export async function train(o: TrainOptions): Promise<EpochRecord[]> {
+  const spec = modelSpec(o.model);
+  const data = resolveData(o.data, o.val);
+  log(o, `data: ${data.description}`);
+  if (data.classes.length < 2) throw new Error(`${o.data ?? 'data'}: only one class (${data.classes[0]}); classification needs at least two`);
+  mkdirSync(o.out, { recursive: true });
+  const lastPath = join(o.out, `${spec.name}.last.safetensors`);
+  const bestPath = join(o.out, `${spec.name}.safetensors`);
+
+  // The model: resumed, pretrained backbone, given initial weights, or fresh.
+  seedInit(o.seed);
+  seedDropout(o.seed);
+  const resumed = o.resume ? openResume(lastPath, spec.name, data.classes) : null;
+  const pretrained = !resumed && o.pretrained ? openWeights(o.pretrained, spec.name) : null;
+  const init = !resumed && o.init ? openWeights(o.init, spec.name) : null;
+  const config = resumed?.config ?? modelConfig(spec, o, data.channels, data.nativeSize, data.classes.length, pretrained?.config ?? init?.config);
+  const mean = resumed?.mean ?? pretrained?.mean ?? spec.mean(config);
+  const std = resumed?.std ?? pretrained?.std ?? spec.std(config);
+  const model = spec.create(config);
+  if (resumed) model.loadStateDict(resumed.source, { source: lastPath });
+  else if (pretrained) {
+    const replaced = loadPretrained(model, pretrained, spec.head);
+    log(o, `pretrained: ${pretrained.path}${replaced.length ? ` (new head: ${replaced.join(', ')})` : ''}`);
+  } else if (init) model.loadStateDict(init.source, { source: init.path });
+
+  const freeze = o.freezeBackbone ?? (pretrained || resumed ? spec.freezeBackbone ?? false : false);
+  if (freeze) {
+    model.requiresGrad_(false);
+    for (const [k, p] of model.namedParameters()) if (spec.head.includes(k)) p.requiresGrad = true;
+  }
+  const params = model.parameters().filter((p) => p.requiresGrad);
+  log(o, `model: ${spec.name} ${describeConfig(config)}, ${model.numParameters().toLocaleString('en')} parameters (${model.numParameters(true).toLocaleString('en')} trainable)`);
+
+  const opt: AnyOptimizer = o.optimizer === 'sgd'
+    ? new SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay })
+    : new Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
+  const scheduler = new ReduceLROnPlateau(opt);
+  let startEpoch = 0;
+  let bestAcc = -1;
+  if (resumed) {
+    const t = resumed.training as { epoch: number; best_acc: number; scheduler: never; optimizer: never };
+    opt.loadStateDict(optimizerState(resumed, t.optimizer));
+    scheduler.loadStateDict(t.scheduler);
+    startEpoch = t.epoch;
+    bestAcc = t.best_acc;
+    log(o, `resumed from ${lastPath} after epoch ${startEpoch}`);
+  }
+
+  const { train: trainSet, val: valSet } = data.open({ size: config.imageSize, channels: config.channels, augment: o.augment && data.kind === 'images', mean, std });
+  const warn = (m: string) => log(o, `warning: ${m}`);
+  const trainLoader = new DataLoader(trainSet, { batchSize: o.batchSize, shuffle: o.shuffle, train: o.augment, seed: o.seed, onWarn: warn });
+  const valLoader = valSet ? new DataLoader(valSet, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: warn }) : null;
+  const meta = (training: Record<string, unknown>): CheckpointMeta => ({ model: spec.name, config: { ...config }, classes: data.classes, mean, std, training });
+
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    log(o, 'interrupted: finishing this step, then saving the last checkpoint (Ctrl-C again to quit now)');
+  };
+  process.on('SIGINT', onSigint);
+  const records: EpochRecord[] = [];
+  let steps = 0;
+  try {
+    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      const t0 = performance.now();
+      const r = await trainEpoch(model, trainLoader, opt, o, epoch, () => interrupted, (n) => (steps += n, o.maxSteps !== undefined && steps >= o.maxSteps));
+      const v = valLoader ? await evaluate(model, valLoader, data.classes.length) : null;
+      const seconds = (performance.now() - t0) / 1e3;
+      if (interrupted && r.partial) {
+        await saveLast(lastPath, model, opt, scheduler, meta, epoch, bestAcc);
+        throw new StopTraining(`interrupted in epoch ${epoch + 1}: last checkpoint written to ${lastPath}`, 130);
+      }
+      if (v) scheduler.step(v.loss);
+      const acc = v ? v.accuracy : r.metrics.accuracy;
+      const isBest = !v || acc > bestAcc;
+      if (isBest) {
+        bestAcc = acc;
+        await saveCheckpoint(bestPath, model, meta({ epoch: epoch + 1, val_acc: v?.accuracy ?? null, val_loss: v?.loss ?? null, train_acc: r.metrics.accuracy }));
+      }
+      await saveLast(lastPath, model, opt, scheduler, meta, epoch + 1, bestAcc);
+      const rec: EpochRecord = {
+        epoch: epoch + 1,
+        epochs: o.epochs,
+        train_loss: r.metrics.loss,
+        train_acc: r.metrics.accuracy,
+        val_loss: v?.loss ?? null,
+        val_acc: v?.accuracy ?? null,
+        precision: v?.precision ? Object.fromEntries(data.classes.map((c, i) => [c, v.precision![i]])) : null,
+        recall: v?.recall ? Object.fromEntries(data.classes.map((c, i) => [c, v.recall![i]])) : null,
+        lr: opt.lr,
+        images_per_s: r.images / r.seconds,
+        seconds,
+        skipped: r.skipped,
+        best: isBest && !!v,
+      };
+      records.push(rec);
+      if (o.json) console.log(JSON.stringify(rec));
+      else console.log(formatEpoch(rec));
+      if (interrupted) throw new StopTraining(`interrupted after epoch ${epoch + 1}: last checkpoint written to ${lastPath}`, 130);
+      if (o.maxSteps !== undefined && steps >= o.maxSteps) break;
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    opt.dispose();
+    model.dispose();
+  }
+  log(o, `best checkpoint: ${bestPath}`);
+  return records;
+}
+
+interface EpochResult {
+  metrics: MetricsReport;
+  images: number;
+  seconds: number;
+  skipped: number;
+  partial: boolean;
+}
+
+/** One pass over the training data; loss and accuracy accumulate on the GPU. */
+async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, o: TrainOptions, epoch: number, stop: () => boolean, count: (n: number) => boolean): Promise<EpochResult> {
+  model.train();
+  const ds = loader.dataset;
+  const metrics = new Metrics(ds.classes.length);
+  const history = Tensor.empty([loader.length]).keep(); // each step's loss, read at progress checks
+  const progress = new Progress(o, `epoch ${epoch + 1}/${o.epochs}`, loader.length, ds.length);
+  let images = 0, skipped = 0, step = 0, checked = 0, partial = false;
+  const t0 = performance.now();
+  try {
+    for await (const batch of loader.epoch(epoch)) {
+      skipped += batch.skipped.length;
+      if (batch.n === 0) continue;
+      tidy(() => {
+        const x = Tensor.from(batch.x, [batch.n, ds.channels, ds.height, ds.width]);
+        const y = Tensor.from(batch.y, [batch.n], 'i32');
+        const loss = crossEntropy(model.forward(x), y, { metrics });
+        backward(loss);
+        const scale = o.clip > 0 ? gradNormScale(opt.params, o.clip).scale : null;
+        opt.step({ gradScale: scale });
+        opt.zeroGrad();
+        stridedCopy(loss, history, [1], [1], [1], 0, step);
+      });
+      step++;
+      images += batch.n;
+      const done = count(1);
+      if (progress.due() || done || stop()) {
+        const losses = await readHistory(history, checked, step);
+        const bad = losses.findIndex((l) => !Number.isFinite(l));
+        if (bad >= 0) throw new StopTraining(`loss became ${losses[bad]} at epoch ${epoch + 1}, step ${checked + bad + 1}: stopped; the best checkpoint is kept`, 1);
+        checked = step;
+        progress.update(step, images, losses.at(-1)!);
+      }
+      if (done || stop()) {
+        partial = stop() || step < loader.length;
+        break;
+      }
+    }
+    const losses = await readHistory(history, checked, step);
+    const bad = losses.findIndex((l) => !Number.isFinite(l));
+    if (bad >= 0) throw new StopTraining(`loss became ${losses[bad]} at epoch ${epoch + 1}, step ${checked + bad + 1}: stopped; the best checkpoint is kept`, 1);
+    const report = await metrics.read();
+    progress.end();
+    return { metrics: report, images, seconds: (performance.now() - t0) / 1e3, skipped, partial };
+  } finally {
+    metrics.dispose();
+    history.dispose();
+  }
+}
+
+async function readHistory(history: Tensor, from: number, to: number): Promise<number[]> {
+  if (to <= from) return [];
+  return Array.from((await history.read()).subarray(from, to));
+}
+
+/** Loss, accuracy, confusion matrix, precision and recall over a dataset, in eval mode. */
+export async function evaluate(model: Module, loader: DataLoader, numClasses: number): Promise<MetricsReport> {
+  model.eval();
+  const ds: Dataset = loader.dataset;
+  const metrics = new Metrics(numClasses, { confusion: true });
+  try {
+    for await (const batch of loader.epoch(0)) {
+      if (batch.n === 0) continue;
+      noGrad(() => tidy(() => {
+        const x = Tensor.from(batch.x, [batch.n, ds.channels, ds.height, ds.width]);
+        metrics.update(model.forward(x), Tensor.from(batch.y, [batch.n], 'i32'));
+      }));
+    }
+    return await metrics.read();
+  } finally {
+    metrics.dispose();
+    model.train();
+  }
+}
+
+function modelConfig(spec: ModelSpec, o: TrainOptions, channels: number, nativeSize: number, numClasses: number, from?: ImageConfig): ImageConfig {
+  const base = { ...spec.defaults, ...(from ?? {}) } as ImageConfig & Record<string, unknown>;
+  let imageSize = o.imageSize ?? (from ? from.imageSize : nativeSize || spec.defaults.imageSize);
+  const config = { ...base, channels, numClasses } as ImageConfig & Record<string, unknown>;
+  if (spec.fitImageSize) imageSize = spec.fitImageSize(imageSize, config);
+  config.imageSize = imageSize;
+  if (o.dropout !== undefined && 'dropout' in config) config.dropout = o.dropout;
+  if (from && from.channels !== channels) throw new Error(`the weights take ${from.channels}-channel images, the data has ${channels}`);
+  return config;
+}
+
+function describeConfig(c: ImageConfig): string {
+  return `(${c.imageSize}x${c.imageSize}x${c.channels}, ${c.numClasses} classes)`;
+}
+
+function openResume(path: string, model: string, classes: string[]) {
+  if (!existsSync(path)) throw new Error(`--resume: no ${path} to continue from`);
+  const w = openWeights(path, model);
+  if (!w.ours || !w.training?.optimizer) throw new Error(`${path}: not a last checkpoint with optimiser state`);
+  if (w.classes.join('\n') !== classes.join('\n')) throw new Error(`${path}: trained on classes [${w.classes.join(', ')}], the data has [${classes.join(', ')}]`);
+  return w;
+}
+
+/** Optimiser tensors are stored as `optimizer.state.<i>.<name>`, numbers in the metadata. */
+async function saveLast(path: string, model: Module, opt: AnyOptimizer, scheduler: ReduceLROnPlateau, meta: (t: Record<string, unknown>) => CheckpointMeta, epoch: number, bestAcc: number): Promise<void> {
+  const sd = await opt.stateDict();
+  const extra = new Map<string, TensorInput>();
+  const scalars: Record<string, Record<string, number>> = {};
+  for (const [i, st] of Object.entries(sd.state)) {
+    for (const [k, v] of Object.entries(st as Record<string, number | Float32Array>)) {
+      if (typeof v === 'number') (scalars[i] ??= {})[k] = v;
+      else extra.set(`${OPTIM_PREFIX}state.${i}.${k}`, { dtype: 'F32', shape: [v.length], data: v });
+    }
+  }
+  await saveCheckpoint(path, model, meta({ epoch, best_acc: bestAcc, scheduler: scheduler.stateDict(), optimizer: { param_groups: sd.param_groups, scalars } }), extra);
+}
+
+function optimizerState(w: ReturnType<typeof openWeights>, saved: { param_groups: unknown; scalars: Record<string, Record<string, number>> }) {
+  const state: Record<string, Record<string, number | Float32Array>> = {};
+  for (const [i, s] of Object.entries(saved.scalars)) state[i] = { ...s };
+  const prefix = `${OPTIM_PREFIX}state.`;
+  for (const k of w.file.keys()) {
+    if (!k.startsWith(prefix)) continue;
+    const [i, name] = k.slice(prefix.length).split('.');
+    (state[i] ??= {})[name] = w.file.read(k).data as Float32Array;
+  }
+  return { state, param_groups: saved.param_groups } as never;
+}

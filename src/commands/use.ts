@@ -1,0 +1,151 @@
+// `eval`, `predict`, `models` and `prepare`: using trained weights, and the small
+// commands around training.
+
+import { extname } from 'node:path';
+import { Tensor, tidy } from '../engine/tensor.js';
+import { noGrad } from '../autograd/tape.js';
+import { softmax } from '../autograd/loss.js';
+import { DataLoader } from '../data/loader.js';
+import { resolveData } from '../data/source.js';
+import { prepareFlat } from '../data/folder.js';
+import { transformImage } from '../data/transforms.js';
+import { Rng } from '../data/rng.js';
+import { readNpy } from '../io/npy.js';
+import { toFloat32 } from '../io/safetensors.js';
+import { MODELS, type ImageConfig } from '../models/index.js';
+import type { Module } from '../nn/module.js';
+import { evaluate } from './train.js';
+import { openWeights, type LoadedWeights } from './weights.js';
+import { log } from './report.js';
+
+function buildFrom(w: LoadedWeights): Module {
+  const model = w.spec.create(w.config);
+  model.loadStateDict(w.source, { source: w.path });
+  return model.eval();
+}
+
+export interface EvalOptions {
+  weights: string;
+  model?: string;
+  data?: string;
+  batchSize: number;
+  json: boolean;
+}
+
+/** Loss, accuracy, per-class precision/recall and the confusion matrix on the validation data (or all of it). */
+export async function evalCommand(o: EvalOptions): Promise<void> {
+  const w = openWeights(o.weights, o.model);
+  const data = resolveData(o.data);
+  if (data.classes.join('\n') !== w.classes.join('\n') && w.ours) {
+    throw new Error(`${o.weights}: trained on classes [${w.classes.join(', ')}], the data has [${data.classes.join(', ')}]`);
+  }
+  const sets = data.open({ size: w.config.imageSize, channels: w.config.channels, augment: false, mean: w.mean, std: w.std });
+  const set = sets.val ?? sets.train;
+  log(o, `evaluating ${w.spec.name} from ${w.path} on ${data.description}${sets.val ? ' (validation set)' : ''}`);
+  const model = buildFrom(w);
+  try {
+    const r = await evaluate(model, new DataLoader(set, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: (m) => log(o, `warning: ${m}`) }), data.classes.length);
+    const k = data.classes.length;
+    const confusion = Array.from({ length: k }, (_, i) => Array.from(r.confusion!.subarray(i * k, i * k + k)));
+    if (o.json) {
+      console.log(JSON.stringify({ loss: r.loss, accuracy: r.accuracy, count: r.count, classes: data.classes, precision: r.precision, recall: r.recall, confusion }));
+      return;
+    }
+    console.log(`loss ${r.loss.toFixed(4)}  accuracy ${(100 * r.accuracy).toFixed(2)}% (${r.correct}/${r.count})`);
+    const width = Math.max(9, ...data.classes.map((c) => c.length));
+    console.log(`${'class'.padEnd(width)}  precision  recall`);
+    data.classes.forEach((c, i) => console.log(`${c.padEnd(width)}  ${r.precision![i].toFixed(4).padStart(9)}  ${r.recall![i].toFixed(4).padStart(6)}`));
+    console.log(`confusion matrix (rows: true class, columns: predicted)`);
+    confusion.forEach((row, i) => console.log(`${data.classes[i].padEnd(width)}  ${row.map((v) => String(v).padStart(6)).join(' ')}`));
+  } finally {
+    model.dispose();
+  }
+}
+
+export interface PredictOptions {
+  weights: string;
+  model?: string;
+  imageSize?: number;
+  top: number;
+  json: boolean;
+}
+
+/** Class probabilities for image files, or for the (N,C,H,W) float32 batches of .npy files. */
+export async function predictCommand(inputs: string[], o: PredictOptions): Promise<void> {
+  if (!inputs.length) throw new Error('predict: no images given');
+  const w = openWeights(o.weights, o.model, o.imageSize ? { imageSize: o.imageSize } : {});
+  const { imageSize: S, channels: C } = w.config;
+  const model = buildFrom(w);
+  try {
+    for (const input of inputs) {
+      const { x, n, names } = await loadInput(input, w.config, w);
+      const logits = noGrad(() => tidy(() => model.forward(Tensor.from(x, [n, C, S, S]))));
+      const probs = tidy(() => noGrad(() => softmax(logits)));
+      const [lg, pr] = [await logits.readF32(), await probs.readF32()];
+      logits.dispose();
+      probs.dispose();
+      const K = w.classes.length;
+      for (let i = 0; i < n; i++) {
+        const l = Array.from(lg.subarray(i * K, i * K + K)), p = Array.from(pr.subarray(i * K, i * K + K));
+        const order = p.map((v, k) => [v, k]).sort((a, b) => b[0] - a[0]).slice(0, Math.max(1, o.top));
+        if (o.json) console.log(JSON.stringify({ input: names[i], logits: l, probs: p, pred: w.classes[order[0][1]], index: order[0][1] }));
+        else console.log(`${names[i]}: ${order.map(([v, k]) => `${w.classes[k]} ${(100 * v).toFixed(2)}%`).join(', ')}`);
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+async function loadInput(path: string, c: ImageConfig, w: LoadedWeights): Promise<{ x: Float32Array; n: number; names: string[] }> {
+  if (extname(path).toLowerCase() === '.npy') {
+    const t = readNpy(path);
+    const [n, ch, h, wd] = t.shape;
+    if (t.shape.length !== 4 || ch !== c.channels || h !== c.imageSize || wd !== c.imageSize) {
+      throw new Error(`${path}: holds [${t.shape}], the model takes (N, ${c.channels}, ${c.imageSize}, ${c.imageSize}) float32`);
+    }
+    return { x: toFloat32(t), n, names: Array.from({ length: n }, (_, i) => `${path}[${i}]`) };
+  }
+  const x = await transformImage(path, { size: c.imageSize, channels: c.channels as 1 | 3, train: false, augment: false, mean: w.mean, std: w.std }, new Rng(0));
+  return { x, n: 1, names: [path] };
+}
+
+/** The seed's comparison table: parameters, trainable parameters, checkpoint size. */
+export function modelsCommand(o: { imageSize?: number; json: boolean }): void {
+  const rows = Object.values(MODELS).map((spec) => {
+    const base = spec.defaults as ImageConfig;
+    const config = { ...base, imageSize: o.imageSize ? (spec.fitImageSize?.(o.imageSize, base as never) ?? o.imageSize) : base.imageSize };
+    const model = (spec as { create(c: ImageConfig): Module }).create(config);
+    try {
+      if (spec.freezeBackbone) {
+        model.requiresGrad_(false);
+        for (const [k, p] of model.namedParameters()) if (spec.head.includes(k)) p.requiresGrad = true;
+      }
+      let bytes = 0;
+      for (const v of model.stateDict().values()) bytes += 'size' in v ? v.size * 4 : 8;
+      return { model: spec.name, image_size: config.imageSize, parameters: model.numParameters(), trainable: model.numParameters(true), checkpoint_mb: bytes / 2 ** 20, description: spec.description };
+    } finally {
+      model.dispose();
+    }
+  });
+  if (o.json) {
+    for (const r of rows) console.log(JSON.stringify(r));
+    return;
+  }
+  console.log(`${'model'.padEnd(9)} ${'size'.padStart(5)} ${'parameters'.padStart(12)} ${'trainable'.padStart(12)} ${'checkpoint'.padStart(11)}  description`);
+  for (const r of rows) {
+    console.log(`${r.model.padEnd(9)} ${String(r.image_size).padStart(5)} ${r.parameters.toLocaleString('en').padStart(12)} ${r.trainable.toLocaleString('en').padStart(12)} ${`${r.checkpoint_mb.toFixed(1)} MB`.padStart(11)}  ${r.description}`);
+  }
+}
+
+export function prepareCommand(dir: string, o: { move: boolean }): void {
+  const result = prepareFlat(dir, { move: o.move });
+  const folders = Object.entries(result);
+  if (!folders.length) {
+    console.log(`${dir}: nothing to sort (no flat image files named <class>.<n>.<ext>)`);
+    return;
+  }
+  for (const [folder, counts] of folders) {
+    console.log(`${folder}: ${Object.entries(counts).map(([c, n]) => `${c} ${n}`).join(', ')} (${o.move ? 'moved' : 'copied'})`);
+  }
+}

@@ -1,0 +1,410 @@
+// conv2d as implicit GEMM (no im2col buffer): forward, input gradient and weight
+// gradient, PyTorch semantics (NCHW, weights (O,C,KH,KW), OH = floor((H+2PH-KH)/SH)+1).
+//
+// Register blocking without workgroup memory (barriers are costly on CPU adapters): a
+// lane computes TO channels x TP pixels of one output row. The row of input it needs
+// for one (channel, kernel row) is loaded once into registers (TP*SW+KW-SW values for
+// TP pixels and KW taps), then reused by every tap and channel. The channel block
+// comes from the workgroup id, so weight loads are the same for every lane. KW and
+// SW are compile-time (a model has a handful of kernel shapes); the rest are uniforms.
+
+import { gpu } from '../device.js';
+import { dispatch, fold, WG_INDEX } from '../runtime.js';
+import { Tensor, type Shape } from '../tensor.js';
+import { reduce } from './reduce.js';
+
+export type Pair = number | readonly [number, number];
+
+export interface Conv2dOpts {
+  stride?: Pair;
+  padding?: Pair;
+}
+
+/** Every size of one convolution. */
+export interface ConvGeom {
+  N: number; C: number; H: number; W: number;
+  O: number; KH: number; KW: number;
+  SH: number; SW: number; PH: number; PW: number;
+  OH: number; OW: number;
+}
+
+const pair = (v: Pair | undefined, dflt: number): [number, number] => (v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
+export function convGeom(xShape: Shape, wShape: Shape, opts: Conv2dOpts = {}): ConvGeom {
+  if (xShape.length !== 4 || wShape.length !== 4) throw new Error(`conv2d needs x (N,C,H,W) and w (O,C,KH,KW), got [${xShape}] and [${wShape}]`);
+  const [N, C, H, W] = xShape, [O, Cw, KH, KW] = wShape;
+  const [SH, SW] = pair(opts.stride, 1), [PH, PW] = pair(opts.padding, 0);
+  if (C !== Cw) throw new Error(`conv2d: x has ${C} channels, w expects ${Cw}`);
+  if (!(SH >= 1 && SW >= 1 && PH >= 0 && PW >= 0) || ![SH, SW, PH, PW].every(Number.isInteger)) throw new Error(`conv2d: bad stride [${SH},${SW}] or padding [${PH},${PW}]`);
+  const OH = Math.floor((H + 2 * PH - KH) / SH) + 1, OW = Math.floor((W + 2 * PW - KW) / SW) + 1;
+  if (OH < 1 || OW < 1) throw new Error(`conv2d: kernel ${KH}x${KW} larger than the padded input ${H + 2 * PH}x${W + 2 * PW}`);
+  return { N, C, H, W, O, KH, KW, SH, SW, PH, PW, OH, OW };
+}
+
+/**
+ * Block shape: a lane computes TO channels x TP pixels (TP a multiple of 4); WG lanes
+ * make a workgroup.
+ */
+export interface ConvConfig {
+  TO: number;
+  TP: number;
+  WG: number;
+}
+
+/**
+ * The block for one kernel of a convolution (forward, input or weight gradient).
+ * Measured on lavapipe (bench/NOTES-conv2d.md): 4 channels x 16 pixels for forward
+ * and dx, 8 x 4 for dw (whose accumulators are TO x KW scalars and whose lanes are
+ * (c, kh)); more accumulators spill. Channels are split into equal blocks (6 = 2 x 3,
+ * not 4 + 2) and TP shrinks when a row is short, so that little work is padding.
+ */
+export function convConfig(kind: 'fwd' | 'dx' | 'dw', g: ConvGeom): ConvConfig {
+  const soft = gpu().isSoftware;
+  const channels = kind === 'dx' ? g.C : g.O;
+  const maxTO = !soft ? 4 : kind === 'dw' ? Math.max(1, Math.min(8, Math.floor(64 / g.KW))) : 4;
+  const TO = Math.ceil(channels / Math.ceil(channels / maxTO));
+  const width = kind === 'dx' ? Math.ceil(g.W / g.SW) : g.OW;
+  const maxTP = !soft ? 4 : kind === 'dw' ? 4 : 16;
+  const TP = [16, 8, 4].find((tp) => tp <= maxTP && Math.ceil(width / tp) * tp <= 1.15 * width) ?? 4;
+  // dw's lanes are (c, kh): a first layer has few, and idle lanes would redo the last one
+  const WG = kind === 'dw' ? Math.min(64, 2 ** Math.ceil(Math.log2(Math.max(8, g.C * g.KH)))) : 64;
+  return { TO, TP, WG };
+}
+
+const range = (n: number) => [...Array(n).keys()];
+const C4 = 'xyzw';
+
+const PARAMS = /* wgsl */ `
+struct P { N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32, SH: u32, PH: u32, lanes: u32, rows: u32 }`;
+
+/** Storage bindings in order (`name4: array<vec4<f32>>` when vec), the last one written, then the params. */
+function header(bufs: [name: string, vec: boolean][]): string {
+  const b = bufs.map(([n, vec], i) =>
+    `@group(0) @binding(${i}) var<storage, ${n === 'OUT' ? 'read_write' : 'read'}> ${n}${vec ? '4: array<vec4<f32>>' : ': array<f32>'};`);
+  return `${PARAMS}\n${b.join('\n')}\n@group(0) @binding(${b.length}) var<uniform> p: P;`;
+}
+
+/**
+ * The entry point. `lane` counts over x and y (folded) or over x only; lanes past the
+ * end redo the last one and only skip their stores (an early return would make all
+ * control flow divergent, and on lavapipe every access masked).
+ */
+const MAIN = (wg: number, lanes: string, folded = true, prelude = '') => /* wgsl */ `@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {${prelude}
+  let lane0 = (wid.x${folded ? ' + wid.y * nwg.x' : ''}) * ${wg}u + li;
+  let live = lane0 < ${lanes};
+  let lane = min(lane0, ${lanes} - 1u);`;
+
+const xn = (e: number) => `x${e < 0 ? `m${-e}` : e}`;
+
+/**
+ * Loads the part of one input row that a block reads: `x{e}` = ARR[row + base + e] for
+ * each offset e, zero outside [0, limit) (the padding) or when !rowOk; indices are
+ * clamped so that no load leaves the row. With `vec` (row, base and limit multiples of
+ * 4) whole vec4s are loaded: on CPU adapters each load is a per-lane bounds-checked
+ * access, and they, not the FMAs, are the cost.
+ */
+function loadWindow(arr: string, vec: boolean, row: string, base: string, limit: string, rowOk: string, offsets: number[]): string {
+  const ok = (e: number) => `${rowOk} && u32(${base} + ${e}) < ${limit}`;
+  if (!vec) return offsets.map((e) => `let ${xn(e)} = select(0.0, ${arr}[${row} + min(u32(${base} + ${e}), ${limit} - 1u)], ${ok(e)});`).join('\n      ');
+  const g4 = (e: number) => Math.floor(e / 4);
+  const gn = (g: number) => `${arr}_${g < 0 ? `m${-g}` : g}`;
+  return [
+    ...[...new Set(offsets.map(g4))].map((g) => `let ${gn(g)} = select(vec4<f32>(0.0), ${arr}4[(${row} + min(u32(${base} + ${4 * g}), ${limit} - 4u)) / 4u], ${ok(4 * g)});`),
+    ...offsets.map((e) => `let ${xn(e)} = ${gn(g4(e))}.${C4[e - 4 * g4(e)]};`),
+  ].join('\n      ');
+}
+
+/** The distinct offsets at(j, t) for TP pixels and `taps` taps. */
+const offsetsOf = (TP: number, taps: number, at: (j: number, t: number) => number) => [...new Set(range(TP).flatMap((j) => range(taps).map((t) => at(j, t))))];
+
+/** acc{i}_{q} += w{i}_{t} * vec4(x[at(4q..4q+3, t)]) for TO channels, TP pixels, `taps` taps. */
+function fmaBlock(TO: number, TP: number, taps: number, at: (j: number, t: number) => number): string {
+  const lines: string[] = [];
+  for (const t of range(taps)) for (const q of range(TP / 4)) {
+    lines.push(`let v${q}_${t} = vec4<f32>(${range(4).map((k) => xn(at(4 * q + k, t))).join(', ')});`);
+    for (const i of range(TO)) lines.push(`a${i}_${q} = fma(vec4<f32>(w${i}_${t}), v${q}_${t}, a${i}_${q});`);
+  }
+  return lines.join('\n      ');
+}
+
+const accDecl = (TO: number, TP: number) => range(TO).map((i) => range(TP / 4).map((q) => `var a${i}_${q} = vec4<f32>(0.0);`).join(' ')).join('\n  ');
+
+/**
+ * Stores acc{i}_{q} (through f: bias, relu) to OUT[row(i) + col(j)] for channels
+ * ch(i) < chLimit and pixels with colOk(j); with vec, as vec4s (col(4q) a multiple of 4).
+ */
+function storeBlock(TO: number, TP: number, vec: boolean, ch: (i: number) => string, chLimit: string, row: (i: number) => string, col: (j: number) => string, colOk: (j: number) => string, f: (v: string, i: number) => string = (v) => v): string {
+  return range(TO).map((i) => {
+    const st = vec
+      ? range(TP / 4).map((q) => `if (${colOk(4 * q)}) { OUT4[(${row(i)} + ${col(4 * q)}) / 4u] = ${f(`a${i}_${q}`, i)}; }`)
+      : range(TP).map((j) => `if (${colOk(j)}) { OUT[${row(i)} + ${col(j)}] = ${f(`a${i}_${j >> 2}`, i)}.${C4[j & 3]}; }`);
+    return `if (live && ${ch(i)} < ${chLimit}) {\n    ${st.join('\n    ')}\n  }`;
+  }).join('\n  ');
+}
+
+/**
+ * `w{i}_{t}` for TO channels and `taps` taps from the packed weights (see packWeights):
+ * ceil(TO/4) vec4 loads per tap, the same for every lane.
+ */
+function loadWeights(TO: number, taps: number, tap: (t: number) => string, ok?: (t: number) => string): string {
+  const T4 = Math.ceil(TO / 4);
+  return range(taps).map((t) => [
+    ...range(T4).map((g) => {
+      const load = `WP4[(${tap(t)}) * ${T4}u + ${g}u]`;
+      return `let wv${t}_${g} = ${ok ? `select(vec4<f32>(0.0), ${load}, ${ok(t)})` : load};`;
+    }),
+    ...range(TO).map((i) => `let w${i}_${t} = wv${t}_${i >> 2}.${C4[i & 3]};`),
+  ].join(' ')).join('\n      ');
+}
+
+const PACK = /* wgsl */ `${WG_INDEX}
+struct P { P: u32, Q: u32, R: u32, T: u32, T4: u32, n: u32 }
+@group(0) @binding(0) var<storage, read> W: array<f32>;
+@group(0) @binding(1) var<storage, read_write> WP: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+// WP (Q/T, P, R, 4*T4) [blk, a, r, i] = W (P, Q, R) [a, blk*T + i, r], zero past T or Q
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let j = wgIndex(wid, nwg) * 256u + li;
+  if (j >= p.n) { return; }
+  let i = j % (4u * p.T4);
+  let t = j / (4u * p.T4);
+  let r = t % p.R;
+  let a = (t / p.R) % p.P;
+  let q = t / (p.R * p.P) * p.T + i;
+  WP[j] = select(0.0, W[(a * p.Q + min(q, p.Q - 1u)) * p.R + r], i < p.T && q < p.Q);
+}`;
+
+/**
+ * Weights viewed as (P, Q, R), regrouped so that a block of T along Q is contiguous
+ * (padded to whole vec4s): a kernel reads a tap's T channels with vec4 loads.
+ */
+function packWeights(w: Tensor, P: number, Q: number, R: number, T: number): Tensor {
+  const T4 = Math.ceil(T / 4);
+  const n = Math.ceil(Q / T) * P * R * 4 * T4;
+  const wp = Tensor.empty([n]);
+  dispatch(PACK, [w, wp], [P, Q, R, T, T4, n], Math.ceil(n / 256));
+  return wp;
+}
+
+interface Variant extends ConvConfig {
+  KW: number;
+  SW: number;
+  PW: number;
+  vecIn: boolean; // the windowed operand's rows are whole vec4s
+  vecOut: boolean; // the output's rows (forward, dx) or DY's rows (dw) are whole vec4s
+  bias?: boolean;
+  relu?: boolean;
+}
+
+function forwardCode(v: Variant): string {
+  const { TO, TP, KW, SW, PW } = v;
+  const at = (j: number, t: number) => j * SW + t - PW;
+  const post = (val: string, i: number) => {
+    let s = v.bias ? `(${val} + vec4<f32>(B[o0 + ${i}u]))` : val;
+    if (v.relu) s = `max(${s}, vec4<f32>(0.0))`;
+    return s;
+  };
+  return /* wgsl */ `${header([['X', v.vecIn], ['WP', true], ['OUT', v.vecOut], ...(v.bias ? [['B', false] as [string, boolean]] : [])])}
+// Y (N,O,OH,OW) = X (N,C,H,W) * W (O,C,KH,${KW}) [+ B (O)]${v.relu ? ', then relu' : ''}; stride (SH,${SW}), padding (PH,${PW}).
+// Lane: TO=${TO} channels from o0 (workgroup z) x TP=${TP} pixels from ow0 of row (n, oh).
+${MAIN(v.WG, 'p.lanes')}
+  let nb = (p.OW + ${TP - 1}u) / ${TP}u;
+  let ow0 = (lane % nb) * ${TP}u;
+  let oh = (lane / nb) % p.OH;
+  let n = lane / nb / p.OH;
+  let o0 = wid.z * ${TO}u;
+  let iy = i32(oh * p.SH) - i32(p.PH);
+  let bx = i32(ow0 * ${SW}u);
+  let wb = wid.z * p.C * p.KH * ${KW}u;
+  ${accDecl(TO, TP)}
+  for (var c = 0u; c < p.C; c++) {
+    for (var kh = 0u; kh < p.KH; kh++) {
+      let ih = u32(iy + i32(kh));
+      let row = ((n * p.C + c) * p.H + min(ih, p.H - 1u)) * p.W;
+      ${loadWindow('X', v.vecIn, 'row', 'bx', 'p.W', 'ih < p.H', offsetsOf(TP, KW, at))}
+      let wk = wb + (c * p.KH + kh) * ${KW}u;
+      ${loadWeights(TO, KW, (t) => `wk + ${t}u`)}
+      ${fmaBlock(TO, TP, KW, at)}
+    }
+  }
+  let yb = (n * p.O + o0) * p.OH + oh;
+  ${storeBlock(TO, TP, v.vecOut, (i) => `o0 + ${i}u`, 'p.O', (i) => `(yb + ${i}u * p.OH) * p.OW + ow0`, (j) => `${j}u`, (j) => `ow0 + ${j}u < p.OW`, post)}
+}`;
+}
+
+/**
+ * Input gradient as a transposed convolution. Pixels whose (ih+PH, iw+PW) have the
+ * residues (rh, rw) modulo the stride receive the taps kh = rh + th*SH, kw = rw + tw*SW
+ * from consecutive output positions: one stride-1 correlation per residue class.
+ */
+function inputGradCode(v: Variant): string {
+  const { TO: TC, TP, KW, SW, PW } = v;
+  const TW = Math.ceil(KW / SW); // taps along w per residue class
+  const shift = SW === 1 ? PW : 0; // keeps the window base a multiple of 4 at stride 1
+  const at = (j: number, t: number) => shift + j - t;
+  return /* wgsl */ `${header([['DY', v.vecIn], ['WP', true], ['OUT', v.vecOut]])}
+// DX (N,C,H,W) = DY (N,O,OH,OW) *ᵀ W (O,C,KH,${KW}); stride (SH,${SW}), padding (PH,${PW}).
+// Workgroup z = channel block * SH*SW + residue class; lane: TC=${TC} channels from c0 x
+// TP=${TP} pixels iw0 + j*${SW} of one row ih of that class.
+${MAIN(v.WG, 'p.N * nh * nb', true, `
+  let nph = p.SH * ${SW}u;
+  let rh = (wid.z % nph) / ${SW}u;
+  let rw = wid.z % ${SW}u;
+  let c0 = (wid.z / nph) * ${TC}u;
+  let ihs = (rh + p.SH - p.PH % p.SH) % p.SH; // the first ih with (ih + PH) % SH == rh
+  let iws = (rw + ${SW}u - ${PW % SW}u) % ${SW}u;
+  let nh = (p.H + p.SH - 1u - ihs) / p.SH; // rows of this class
+  let nb = ((p.W + ${SW - 1}u - iws) / ${SW}u + ${TP - 1}u) / ${TP}u; // blocks per row`)}
+  let ih = ihs + ((lane / nb) % nh) * p.SH;
+  let n = lane / nb / nh;
+  let iw0 = iws + (lane % nb) * ${TP * SW}u;
+  let ow0 = i32((iw0 + ${PW}u - rw) / ${SW}u) - ${shift};
+  let ohb = i32((ih + p.PH - rh) / p.SH);
+  let nth = select(0u, (p.KH + p.SH - 1u - rh) / p.SH, rw < ${KW}u); // taps along h of this class (none when it has none along w)
+  let KK = p.KH * ${KW}u;
+  ${range(TW).map((t) => `let kw${t} = rw + ${t * SW}u; let ok${t} = kw${t} < ${KW}u;`).join(' ')}
+  ${accDecl(TC, TP)}
+  for (var o = 0u; o < p.O; o++) {
+    let wo = ((wid.z / nph) * p.O + o) * KK;
+    for (var th = 0u; th < nth; th++) {
+      let oh = u32(ohb) - th;
+      let row = ((n * p.O + o) * p.OH + min(oh, p.OH - 1u)) * p.OW;
+      ${loadWindow('DY', v.vecIn, 'row', 'ow0', 'p.OW', 'oh < p.OH', offsetsOf(TP, TW, at))}
+      let wk = wo + (rh + th * p.SH) * ${KW}u;
+      ${loadWeights(TC, TW, (t) => `wk + min(kw${t}, ${KW - 1}u)`, (t) => `ok${t}`)}
+      ${fmaBlock(TC, TP, TW, at)}
+    }
+  }
+  let xb = (n * p.C + c0) * p.H + ih;
+  ${storeBlock(TC, TP, v.vecOut, (i) => `c0 + ${i}u`, 'p.C', (i) => `(xb + ${i}u * p.H) * p.W + iw0`, (j) => `${j * SW}u`, (j) => `iw0 + ${j * SW}u < p.W`)}
+}`;
+}
+
+/**
+ * Weight gradient, split over chunks of the N*OH output rows (partial sums, reduced
+ * afterwards). Lane = (c, kh); the channel block, hence every DY load, is uniform.
+ */
+function weightGradCode(v: Variant): string {
+  const { TO, TP, KW, SW, PW } = v;
+  const at = (j: number, t: number) => j * SW + t - PW;
+  const acc = range(TO).flatMap((i) => range(KW).map((t) => `a${i}_${t}`));
+  // per 4 pixels: TO vec4 loads of DY, then 4 x TO x KW FMAs
+  const dy = (i: number, q: number) => v.vecOut
+    ? `select(vec4<f32>(0.0), DY4[(db${i} + ow0) / 4u + ${q}u], ow0 + ${4 * q}u < p.OW)`
+    : `vec4<f32>(${range(4).map((k) => `select(0.0, DY[db${i} + min(ow0 + ${4 * q + k}u, p.OW - 1u)], ow0 + ${4 * q + k}u < p.OW)`).join(', ')})`;
+  const perQuad = range(TP / 4).map((q) => [
+    range(TO).map((i) => `let d${i}_${q} = ${dy(i, q)};`).join(' '),
+    ...range(4).map((k) => range(TO).map((i) => range(KW).map((t) => `a${i}_${t} = fma(d${i}_${q}.${C4[k]}, ${xn(at(4 * q + k, t))}, a${i}_${t});`).join(' ')).join('\n      ')),
+  ].join('\n      '));
+  return /* wgsl */ `${header([['DY', v.vecOut], ['X', v.vecIn], ['OUT', false]])}
+// DW[s] (O,C,KH,${KW}) = sum over rows (n, oh) of chunk s and over ow of DY (N,O,OH,OW) [n,o,oh,ow] * X (N,C,H,W) [n,c,oh*SH-PH+kh,ow*${SW}-${PW}+kw].
+// Workgroup y = block of TO=${TO} channels o, z = chunk of p.rows rows; lane = (c, kh).
+${MAIN(v.WG, 'p.C * p.KH', false)}
+  let c = lane / p.KH;
+  let kh = lane % p.KH;
+  let o0 = wid.y * ${TO}u;
+  let r0 = wid.z * p.rows;
+  let r1 = min(r0 + p.rows, p.N * p.OH);
+  ${acc.map((a) => `var ${a} = 0.0;`).join(' ')}
+  var n = r0 / p.OH;
+  var oh = r0 % p.OH;
+  for (var r = r0; r < r1; r++) {
+    let ih = oh * p.SH + kh - p.PH;
+    let row = ((n * p.C + c) * p.H + min(ih, p.H - 1u)) * p.W;
+    ${range(TO).map((i) => `let db${i} = ((n * p.O + min(o0 + ${i}u, p.O - 1u)) * p.OH + oh) * p.OW;`).join(' ')}
+    for (var ow0 = 0u; ow0 < p.OW; ow0 += ${TP}u) {
+      let bx = i32(ow0 * ${SW}u);
+      ${loadWindow('X', v.vecIn, 'row', 'bx', 'p.W', 'ih < p.H', offsetsOf(TP, KW, at))}
+      ${perQuad.join('\n      ')}
+    }
+    oh++;
+    if (oh == p.OH) { oh = 0u; n++; }
+  }
+  let wb = ((wid.z * p.O + o0) * p.C + c) * p.KH + kh;
+  ${range(TO).map((i) => `if (live && o0 + ${i}u < p.O) { ${range(KW).map((t) => `OUT[(wb + ${i}u * p.C * p.KH) * ${KW}u + ${t}u] = a${i}_${t};`).join(' ')} }`).join('\n  ')}
+}`;
+}
+
+const codes = new Map<string, string>();
+function cached(key: object, make: () => string): string {
+  const k = JSON.stringify(key);
+  let c = codes.get(k);
+  if (c === undefined) codes.set(k, (c = make()));
+  return c;
+}
+
+const params = (g: ConvGeom, lanes: number, rows = 0) => [g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.KH, g.SH, g.PH, lanes, rows];
+const variant = (cfg: ConvConfig, g: ConvGeom, vecIn: boolean, vecOut: boolean): Variant => ({ ...cfg, KW: g.KW, SW: g.SW, PW: g.PW, vecIn: vecIn && !process.env.NOVECIN, vecOut: vecOut && !process.env.NOVECOUT });
+
+/** Workgroups (x, y) covering `lanes`, and z. */
+function groups(lanes: number, wg: number, z: number): [number, number, number] {
+  const [x, y] = fold(Math.max(1, Math.ceil(lanes / wg)));
+  if (z > 65535) throw new Error(`conv2d: ${z} workgroups along z is too many`);
+  return [x, y, z];
+}
+
+/** Y (N,O,OH,OW) = conv2d(x, w) [+ b] [relu]. */
+export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOpts & { relu?: boolean } = {}, config?: ConvConfig): Tensor {
+  const g = convGeom(x.shape, w.shape, opts);
+  if (b && b.size !== g.O) throw new Error(`conv2d: bias of shape [${b.shape}] for ${g.O} channels`);
+  const cfg = config ?? convConfig('fwd', g);
+  const y = Tensor.empty([g.N, g.O, g.OH, g.OW]);
+  const v = { ...variant(cfg, g, g.W % 4 === 0, g.OW % 4 === 0), bias: !!b, relu: !!opts.relu };
+  const code = cached({ k: 'fwd', ...v }, () => forwardCode(v));
+  const lanes = g.N * g.OH * Math.ceil(g.OW / cfg.TP);
+  const wp = packWeights(w, 1, g.O, g.C * g.KH * g.KW, cfg.TO);
+  dispatch(code, b ? [x, wp, y, b] : [x, wp, y], params(g, lanes), groups(lanes, cfg.WG, Math.ceil(g.O / cfg.TO)));
+  wp.dispose();
+  return y;
+}
+
+/** DX (N,C,H,W), the gradient of conv2d with respect to its input. */
+export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: Conv2dOpts = {}, config?: ConvConfig): Tensor {
+  const g = convGeom(xShape, w.shape, opts);
+  const cfg = config ?? convConfig('dx', g);
+  const dx = Tensor.empty(xShape);
+  const v = variant(cfg, g, g.SW === 1 && g.OW % 4 === 0, g.SW === 1 && g.W % 4 === 0);
+  const code = cached({ k: 'dx', ...v }, () => inputGradCode(v));
+  // lanes of the largest residue class
+  const lanes = g.N * Math.ceil(g.H / g.SH) * Math.ceil(Math.ceil(g.W / g.SW) / cfg.TP);
+  const wp = packWeights(w, g.O, g.C, g.KH * g.KW, cfg.TO);
+  dispatch(code, [dy, wp, dx], params(g, lanes), groups(lanes, cfg.WG, Math.ceil(g.C / cfg.TO) * g.SH * g.SW));
+  wp.dispose();
+  return dx;
+}
+
+/** Workgroups to aim for in the weight gradient (it splits the N*OH rows into chunks). */
+const DW_TARGET_GROUPS = 96;
+
+/** DW (O,C,KH,KW), the gradient of conv2d with respect to its weight. */
+export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: Shape, opts: Conv2dOpts = {}, config?: ConvConfig): Tensor {
+  const g = convGeom(x.shape, wShape, opts);
+  const lanes = g.C * g.KH;
+  const cfg = config ?? convConfig('dw', g);
+  const v = variant(cfg, g, g.W % 4 === 0, g.OW % 4 === 0);
+  const code = cached({ k: 'dw', ...v }, () => weightGradCode(v));
+  const gx = Math.ceil(lanes / cfg.WG), gy = Math.ceil(g.O / cfg.TO);
+  const rows = g.N * g.OH;
+  const wsize = g.O * g.C * g.KH * g.KW;
+  const maxChunks = Math.max(1, Math.floor(2 ** 25 / wsize)); // partial sums up to 128 MiB
+  const chunks = Math.min(rows, maxChunks, Math.max(1, Math.round(DW_TARGET_GROUPS / (gx * gy))));
+  const per = Math.ceil(rows / chunks);
+  const S = Math.ceil(rows / per);
+  const part = Tensor.empty(S === 1 ? wShape : [S, ...wShape]);
+  dispatch(code, [dy, x, part], params(g, lanes, per), [gx, gy, S]);
+  if (S === 1) return part;
+  const dw = reduce('sum', part, 1, S, wsize, wShape).y;
+  part.dispose();
+  return dw;
+}
+
+/** DB (O) = sum of DY (N,O,OH,OW) over n, oh, ow. */
+export function conv2dBackwardBias(dy: Tensor): Tensor {
+  const [N, O, OH, OW] = dy.shape;
+  const t = reduce('sum', dy, 1, N, O * OH * OW, [O, OH * OW]).y;
+  const db = reduce('sum', t, O, OH * OW, 1, [O]).y;
+  t.dispose();
+  return db;
+}

@@ -1,0 +1,30 @@
+import { Tensor } from '../engine/tensor.js';
+import { conv2d } from '../autograd/conv.js';
+import { kaimingUniform } from './init.js';
+import { Module } from './module.js';
+
+type Pair = number | [number, number];
+const pair = (p: Pair): [number, number] => (typeof p === 'number' ? [p, p] : p);
+
+/** nn.Conv2d: weight (O, C, KH, KW), bias (O). */
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+
+  constructor(readonly inChannels: number, readonly outChannels: number, kernel: Pair, { stride = 1 as Pair, padding = 0 as Pair, bias = true } = {}) {
+    super();
+    const [kh, kw] = pair(kernel);
+    const fanIn = inChannels * kh * kw;
+    this.weight = this.registerParameter('weight', kaimingUniform([outChannels, inChannels, kh, kw], fanIn));
+    this.bias = bias ? this.registerParameter('bias', kaimingUniform([outChannels], fanIn)) : null;
+    this.stride = pair(stride);
+    this.padding = pair(padding);
+  }
+
+  /** With `relu`, the activation is fused into the convolution. */
+  forward(x: Tensor, { relu = false } = {}): Tensor {
+    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, relu });
+  }
+}

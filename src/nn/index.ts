@@ -1,0 +1,11 @@
+export { Module, HostInt, mapSource, type StateSource, type StateValue, type LoadOptions } from './module.js';
+export { Linear } from './linear.js';
+export { Conv2d } from './conv.js';
+export { MaxPool2d, AdaptiveAvgPool2d } from './pooling.js';
+export { BatchNorm2d } from './batchnorm.js';
+export { LayerNorm } from './normalization.js';
+export { Dropout } from './dropout.js';
+export { LSTM } from './rnn.js';
+export { ReLU, GELU, Flatten } from './activation.js';
+export { Sequential, ModuleList } from './container.js';
+export { manualSeed, uniform, uniformData, kaimingUniform, truncNormal, truncNormalData, constant } from './init.js';
