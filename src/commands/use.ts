@@ -106,7 +106,8 @@ async function loadInput(path: string, c: ImageConfig, w: LoadedWeights): Promis
     }
     return { x: toFloat32(t), n, names: Array.from({ length: n }, (_, i) => `${path}[${i}]`) };
   }
-  const x = await transformImage(path, { size: c.imageSize, channels: c.channels as 1 | 3, train: false, augment: false, mean: w.mean, std: w.std }, new Rng(0));
+  // NOTE: Resize((S, S)) without a crop, as the seed's inference function.
+  const x = await transformImage(path, { size: c.imageSize, channels: c.channels as 1 | 3, train: false, augment: false, mean: w.mean, std: w.std, fit: 'fill' }, new Rng(0));
   return { x, n: 1, names: [path] };
 }
 
