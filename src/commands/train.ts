@@ -267,7 +267,8 @@ export async function evaluate(model: Module, loader: DataLoader, numClasses: nu
 
 function modelConfig(spec: ModelSpec, o: TrainOptions, channels: number, nativeSize: number, numClasses: number, from?: ImageConfig): ImageConfig {
   const base = { ...spec.defaults, ...(from ?? {}) } as ImageConfig & Record<string, unknown>;
-  let imageSize = o.imageSize ?? (from ? from.imageSize : nativeSize || spec.defaults.imageSize);
+  // Weights fix the image size only where their shapes depend on it (ViT's position embeddings, a Linear on the features).
+  let imageSize = o.imageSize ?? (from && spec.sizeFromWeights ? from.imageSize : nativeSize || spec.defaults.imageSize);
   const config = { ...base, channels, numClasses } as ImageConfig & Record<string, unknown>;
   if (spec.fitImageSize) imageSize = spec.fitImageSize(imageSize, config);
   config.imageSize = imageSize;

@@ -25,6 +25,8 @@ export interface ModelSpec<C extends ImageConfig = ImageConfig> {
   inferConfig?(shapes: ReadonlyMap<string, readonly number[]>, base: C): C;
   /** The classification head's parameters (trainable when the backbone is frozen; replaced for new classes). */
   head: string[];
+  /** The weights' shapes fix the image size (a Linear on flattened features, position embeddings). */
+  sizeFromWeights?: boolean;
   /** Fine-tuning trains only the head unless --no-freeze-backbone (resnet18, as the seed). */
   freezeBackbone?: boolean;
 }

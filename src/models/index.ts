@@ -32,6 +32,7 @@ const dnn: ModelSpec<DnnConfig> = {
   create: (c) => new DNN(c),
   ...imagenet,
   head: ['layer3.weight', 'layer3.bias'],
+  sizeFromWeights: true,
   inferConfig: (s, base) => {
     const [h1, inF] = need(s, 'layer1.weight');
     const S = Math.round(Math.sqrt(inF / base.channels));
@@ -47,6 +48,7 @@ const lenet: ModelSpec = {
   create: (c) => new LeNet(c),
   ...imagenet,
   head: ['fc3.weight', 'fc3.bias'],
+  sizeFromWeights: true,
   inferConfig: (s, base) => {
     const side = Math.round(Math.sqrt(need(s, 'fc1.weight')[1] / 16));
     const imageSize = lenetFeatureSize(base.imageSize) === side ? base.imageSize : 4 * side + 12;
@@ -61,6 +63,7 @@ const vgg16: ModelSpec<Vgg16Config> = {
   create: (c) => new VGG16(c),
   ...imagenet,
   head: ['classifier.6.weight', 'classifier.6.bias'],
+  sizeFromWeights: true,
   fitImageSize: (size) => Math.max(32, Math.round(size / 32) * 32),
   inferConfig: (s, base) => {
     const [w, channels] = need(s, 'features.0.weight');
@@ -107,6 +110,7 @@ const vit: ModelSpec<VitConfig> = {
   defaults: { ...BASE, patchSize: 16, hidden: 768, layers: 12, heads: 12, intermediate: 3072, layerNormEps: 1e-12 },
   create: (c) => new ViT(c),
   head: ['classifier.weight', 'classifier.bias'],
+  sizeFromWeights: true,
   // NOTE: google/vit-base-patch16-224's preprocessor normalises with mean 0.5, std 0.5.
   mean: (c) => new Array(c.channels).fill(0.5),
   std: (c) => new Array(c.channels).fill(0.5),
