@@ -399,6 +399,18 @@ def check_default_counts():
         del m
 
 
+def write_default_keys(path):
+    """Every model's state_dict keys and shapes at the seed's defaults, in order (for the key tests)."""
+    out = {}
+    for name, cls in MODELS.items():
+        m = cls()
+        out[name] = [[k, list(v.shape)] for k, v in m.state_dict().items()]
+        del m
+    with open(path, 'w') as f:
+        json.dump(out, f, separators=(',', ':'))
+    print(f'  wrote {path}')
+
+
 def check_resnet_against_torchvision():
     torch.manual_seed(1234)
     ref = torchvision.models.resnet18()
@@ -668,6 +680,7 @@ def main():
         check_default_counts()
         check_resnet_against_torchvision()
         check_vit_against_transformer_layer()
+        write_default_keys(os.path.join(args.out, 'default_keys.json'))
 
     os.makedirs(args.out, exist_ok=True)
     total = 0
