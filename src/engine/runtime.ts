@@ -141,6 +141,14 @@ export function dispatch(code: string, bindings: Binding[], params: ArrayLike<nu
   rt.totalDispatches++;
 }
 
+/** A binding over elements [first, first + count) of a tensor, aligned down; also the element offset inside it. */
+export function bindRange(t: Binding & { size: number }, first: number, count: number): [Binding, number] {
+  const align = gpu().limits.minStorageBufferOffsetAlignment;
+  const byteOffset = Math.floor((first * 4) / align) * align;
+  const end = Math.min(t.size * 4, (first + count) * 4);
+  return [{ buffer: t.buffer, byteOffset, byteLength: end - byteOffset }, first - byteOffset / 4];
+}
+
 const MAX_GROUPS = 65535;
 
 /** Splits n workgroups into (x, y, 1) with x, y <= 65535 and x*y >= n. */

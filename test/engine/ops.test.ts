@@ -149,3 +149,17 @@ describe.skipIf(!hasGpu)('matmul above the binding limit', () => {
     }
   });
 });
+
+describe.skipIf(!hasGpu)('copies above the binding limit', () => {
+  it('permute, slice and concat in blocks of the first dim bound by byte range', async () => {
+    const { layoutLimits } = await import('../../src/engine/shaders/layout.js');
+    layoutLimits.maxBindingElements = 100;
+    try {
+      await check((xs) => op.permute(xs[0], [0, 2, 1, 3]), ([a]) => permuteRef(a, [0, 2, 1, 3]), [rand([7, 3, 4, 5], 1)], { what: 'blocked permute' });
+      await check((xs) => op.slice(xs[0], [0, 4, 0], [6, 1, 9]), ([a]) => sliceRef(a, [0, 4, 0], [6, 1, 9]), [rand([6, 5, 9], 2)], { what: 'blocked slice' });
+      await check((ts) => op.concat(ts, 1), (as) => concatRef(as, 1), [rand([9, 3, 4], 3), rand([9, 2, 4], 4)], { what: 'blocked concat' });
+    } finally {
+      layoutLimits.maxBindingElements = 0;
+    }
+  });
+});

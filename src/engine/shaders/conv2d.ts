@@ -2,15 +2,23 @@
 // gradient, PyTorch semantics (NCHW, weights (O,C,KH,KW), OH = floor((H+2PH-KH)/SH)+1).
 //
 // Register blocking without workgroup memory (barriers are costly on CPU adapters): a
-// lane computes TO channels x TP pixels of one output row. The row of input it needs
-// for one (channel, kernel row) is loaded once into registers (TP*SW+KW-SW values for
-// TP pixels and KW taps), then reused by every tap and channel. The channel block
-// comes from the workgroup id, so weight loads are the same for every lane. KW and
-// SW are compile-time (a model has a handful of kernel shapes); the rest are uniforms.
+// lane computes TO channels x TP pixels of one output row. The stretch of input row it
+// needs for one (channel, kernel row) is loaded once into registers ((TP-1)*SW+KW
+// values), then reused by every tap and channel. The channel block comes from the
+// workgroup id, so the weight loads are the same for every lane, and the weights are
+// first regrouped so that those are vec4 loads. KW, SW and PW are compile-time (a model
+// has a handful of kernel shapes); the other sizes are uniforms. Batches whose tensors
+// exceed one binding are split into several dispatches.
+//
+// On lavapipe, every storage load is a per-lane bounds-checked scalar access (even a
+// uniform one costs several instructions), all loops run under execution masks, and
+// more than ~64 live floats spill: what pays is few loads per FMA (vec4 loads,
+// windows reused across taps), no early return, no division inside loops.
 
 import { gpu } from '../device.js';
-import { dispatch, fold, WG_INDEX } from '../runtime.js';
+import { dispatch, fold, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
+import { full } from './elementwise.js';
 import { reduce } from './reduce.js';
 
 export type Pair = number | readonly [number, number];
@@ -49,6 +57,8 @@ export interface ConvConfig {
   TO: number;
   TP: number;
   WG: number;
+  /** Bytes one binding may hold (the adapter's limit by default; tests lower it). */
+  maxBinding?: number;
 }
 
 /**
@@ -75,7 +85,7 @@ const range = (n: number) => [...Array(n).keys()];
 const C4 = 'xyzw';
 
 const PARAMS = /* wgsl */ `
-struct P { N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32, SH: u32, PH: u32, lanes: u32, rows: u32 }`;
+struct P { N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32, SH: u32, PH: u32, lanes: u32, rows: u32, z0: u32 }`;
 
 /** Storage bindings in order (`name4: array<vec4<f32>>` when vec), the last one written, then the params. */
 function header(bufs: [name: string, vec: boolean][]): string {
@@ -158,23 +168,28 @@ function loadWeights(TO: number, taps: number, tap: (t: number) => string, ok?: 
   ].join(' ')).join('\n      ');
 }
 
-const PACK = /* wgsl */ `${WG_INDEX}
-struct P { P: u32, Q: u32, R: u32, T: u32, T4: u32, n: u32 }
-@group(0) @binding(0) var<storage, read> W: array<f32>;
-@group(0) @binding(1) var<storage, read_write> WP: array<f32>;
+/** A kernel with one lane per `count` item: `j` is the lane; reads IN, writes OUT. */
+const flatKernel = (fields: string, comment: string, count: string, body: string) => /* wgsl */ `${WG_INDEX}
+struct P { ${fields} }
+@group(0) @binding(0) var<storage, read> IN: array<f32>;
+@group(0) @binding(1) var<storage, read_write> OUT: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
-// WP (Q/T, P, R, 4*T4) [blk, a, r, i] = W (P, Q, R) [a, blk*T + i, r], zero past T or Q
-@compute @workgroup_size(256)
+// ${comment}
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let j = wgIndex(wid, nwg) * 256u + li;
-  if (j >= p.n) { return; }
+  let j = wgIndex(wid, nwg) * 64u + li;
+  if (j >= ${count}) { return; }
+  ${body}
+}`;
+
+const PACK = flatKernel('P: u32, Q: u32, R: u32, T: u32, T4: u32, n: u32',
+  'OUT (Q/T, P, R, 4*T4) [blk, a, r, i] = IN (P, Q, R) [a, blk*T + i, r], zero past T or Q', 'p.n', `
   let i = j % (4u * p.T4);
   let t = j / (4u * p.T4);
   let r = t % p.R;
   let a = (t / p.R) % p.P;
   let q = t / (p.R * p.P) * p.T + i;
-  WP[j] = select(0.0, W[(a * p.Q + min(q, p.Q - 1u)) * p.R + r], i < p.T && q < p.Q);
-}`;
+  OUT[j] = select(0.0, IN[(a * p.Q + min(q, p.Q - 1u)) * p.R + r], i < p.T && q < p.Q);`);
 
 /**
  * Weights viewed as (P, Q, R), regrouped so that a block of T along Q is contiguous
@@ -184,7 +199,7 @@ function packWeights(w: Tensor, P: number, Q: number, R: number, T: number): Ten
   const T4 = Math.ceil(T / 4);
   const n = Math.ceil(Q / T) * P * R * 4 * T4;
   const wp = Tensor.empty([n]);
-  dispatch(PACK, [w, wp], [P, Q, R, T, T4, n], Math.ceil(n / 256));
+  dispatch(PACK, [w, wp], [P, Q, R, T, T4, n], Math.ceil(n / 64));
   return wp;
 }
 
@@ -322,7 +337,7 @@ ${MAIN(v.WG, 'p.C * p.KH', false)}
     oh++;
     if (oh == p.OH) { oh = 0u; n++; }
   }
-  let wb = ((wid.z * p.O + o0) * p.C + c) * p.KH + kh;
+  let wb = (((p.z0 + wid.z) * p.O + o0) * p.C + c) * p.KH + kh;
   ${range(TO).map((i) => `if (live && o0 + ${i}u < p.O) { ${range(KW).map((t) => `OUT[(wb + ${i}u * p.C * p.KH) * ${KW}u + ${t}u] = a${i}_${t};`).join(' ')} }`).join('\n  ')}
 }`;
 }
@@ -335,8 +350,8 @@ function cached(key: object, make: () => string): string {
   return c;
 }
 
-const params = (g: ConvGeom, lanes: number, rows = 0) => [g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.KH, g.SH, g.PH, lanes, rows];
-const variant = (cfg: ConvConfig, g: ConvGeom, vecIn: boolean, vecOut: boolean): Variant => ({ ...cfg, KW: g.KW, SW: g.SW, PW: g.PW, vecIn: vecIn && !process.env.NOVECIN, vecOut: vecOut && !process.env.NOVECOUT });
+const params = (g: ConvGeom, lanes: number, rows = 0, z0 = 0) => [g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.KH, g.SH, g.PH, lanes, rows, z0];
+const variant = ({ TO, TP, WG }: ConvConfig, g: ConvGeom, vecIn: boolean, vecOut: boolean): Variant => ({ TO, TP, WG, KW: g.KW, SW: g.SW, PW: g.PW, vecIn, vecOut });
 
 /** Workgroups (x, y) covering `lanes`, and z. */
 function groups(lanes: number, wg: number, z: number): [number, number, number] {
@@ -345,17 +360,43 @@ function groups(lanes: number, wg: number, z: number): [number, number, number] 
   return [x, y, z];
 }
 
+const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+
+/**
+ * Splits the batch into chunks [n0, n) whose slices of the per-sample sizes (bytes) fit
+ * one binding (128 MiB on lavapipe: VGG's first activations at batch 32 are 411 MB) and
+ * start at an aligned offset.
+ */
+function batchChunks(N: number, perSample: number[], maxBinding?: number): [number, number][] {
+  const lim = gpu().limits;
+  const fit = Math.floor((maxBinding ?? lim.maxStorageBufferBindingSize) / Math.max(...perSample));
+  if (fit >= N) return [[0, N]];
+  const align = lim.minStorageBufferOffsetAlignment;
+  const step = perSample.reduce((s, b) => { const k = align / gcd(b, align); return (s * k) / gcd(s, k); }, 1);
+  const per = Math.floor(fit / step) * step;
+  if (per < 1) throw new Error(`conv2d: ${step} samples (the fewest that keep bindings aligned) do not fit one binding`);
+  return range(Math.ceil(N / per)).map((i) => [i * per, Math.min(per, N - i * per)]);
+}
+
+/** Samples [n0, n0 + n) of a batched tensor as a binding. */
+const samples = (t: Tensor, perSample: number, [n0, n]: [number, number]): Binding => ({ buffer: t.buffer, byteOffset: n0 * perSample, byteLength: n * perSample });
+
 /** Y (N,O,OH,OW) = conv2d(x, w) [+ b] [relu]. */
 export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOpts & { relu?: boolean } = {}, config?: ConvConfig): Tensor {
   const g = convGeom(x.shape, w.shape, opts);
   if (b && b.size !== g.O) throw new Error(`conv2d: bias of shape [${b.shape}] for ${g.O} channels`);
   const cfg = config ?? convConfig('fwd', g);
   const y = Tensor.empty([g.N, g.O, g.OH, g.OW]);
+  if (y.size === 0) return y;
   const v = { ...variant(cfg, g, g.W % 4 === 0, g.OW % 4 === 0), bias: !!b, relu: !!opts.relu };
   const code = cached({ k: 'fwd', ...v }, () => forwardCode(v));
-  const lanes = g.N * g.OH * Math.ceil(g.OW / cfg.TP);
   const wp = packWeights(w, 1, g.O, g.C * g.KH * g.KW, cfg.TO);
-  dispatch(code, b ? [x, wp, y, b] : [x, wp, y], params(g, lanes), groups(lanes, cfg.WG, Math.ceil(g.O / cfg.TO)));
+  const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
+  for (const ch of batchChunks(g.N, [sx, sy], cfg.maxBinding)) {
+    const lanes = ch[1] * g.OH * Math.ceil(g.OW / cfg.TP);
+    const bufs = [samples(x, sx, ch), wp, samples(y, sy, ch), ...(b ? [b] : [])];
+    dispatch(code, bufs, params({ ...g, N: ch[1] }, lanes), groups(lanes, cfg.WG, Math.ceil(g.O / cfg.TO)));
+  }
   wp.dispose();
   return y;
 }
@@ -365,46 +406,75 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: 
   const g = convGeom(xShape, w.shape, opts);
   const cfg = config ?? convConfig('dx', g);
   const dx = Tensor.empty(xShape);
+  if (dx.size === 0) return dx;
   const v = variant(cfg, g, g.SW === 1 && g.OW % 4 === 0, g.SW === 1 && g.W % 4 === 0);
   const code = cached({ k: 'dx', ...v }, () => inputGradCode(v));
-  // lanes of the largest residue class
-  const lanes = g.N * Math.ceil(g.H / g.SH) * Math.ceil(Math.ceil(g.W / g.SW) / cfg.TP);
   const wp = packWeights(w, g.O, g.C, g.KH * g.KW, cfg.TO);
-  dispatch(code, [dy, wp, dx], params(g, lanes), groups(lanes, cfg.WG, Math.ceil(g.C / cfg.TO) * g.SH * g.SW));
+  const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
+  for (const ch of batchChunks(g.N, [sx, sy], cfg.maxBinding)) {
+    // lanes of the largest residue class
+    const lanes = ch[1] * Math.ceil(g.H / g.SH) * Math.ceil(Math.ceil(g.W / g.SW) / cfg.TP);
+    const z = Math.ceil(g.C / cfg.TO) * g.SH * g.SW;
+    dispatch(code, [samples(dy, sy, ch), wp, samples(dx, sx, ch)], params({ ...g, N: ch[1] }, lanes), groups(lanes, cfg.WG, z));
+  }
   wp.dispose();
   return dx;
 }
 
 /** Workgroups to aim for in the weight gradient (it splits the N*OH rows into chunks). */
-const DW_TARGET_GROUPS = 96;
+const dwTargetGroups = () => (gpu().isSoftware ? 96 : 2048);
 
 /** DW (O,C,KH,KW), the gradient of conv2d with respect to its weight. */
 export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: Shape, opts: Conv2dOpts = {}, config?: ConvConfig): Tensor {
   const g = convGeom(x.shape, wShape, opts);
-  const lanes = g.C * g.KH;
+  if (g.N === 0) return full(wShape, 0);
   const cfg = config ?? convConfig('dw', g);
   const v = variant(cfg, g, g.W % 4 === 0, g.OW % 4 === 0);
   const code = cached({ k: 'dw', ...v }, () => weightGradCode(v));
-  const gx = Math.ceil(lanes / cfg.WG), gy = Math.ceil(g.O / cfg.TO);
-  const rows = g.N * g.OH;
+  const gx = Math.ceil((g.C * g.KH) / cfg.WG), gy = Math.ceil(g.O / cfg.TO);
   const wsize = g.O * g.C * g.KH * g.KW;
-  const maxChunks = Math.max(1, Math.floor(2 ** 25 / wsize)); // partial sums up to 128 MiB
-  const chunks = Math.min(rows, maxChunks, Math.max(1, Math.round(DW_TARGET_GROUPS / (gx * gy))));
-  const per = Math.ceil(rows / chunks);
-  const S = Math.ceil(rows / per);
+  // rows (n, oh) per partial sum: enough partial sums to spread the work, few enough to fit one binding
+  const slabs = Math.min(g.N * g.OH, Math.max(1, Math.round(dwTargetGroups() / (gx * gy))), Math.floor(2 ** 24 / wsize));
+  const per = Math.ceil((g.N * g.OH) / Math.max(1, slabs));
+  const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
+  const chunks = batchChunks(g.N, [sx, sy], cfg.maxBinding);
+  const S = chunks.reduce((s, ch) => s + Math.ceil((ch[1] * g.OH) / per), 0);
   const part = Tensor.empty(S === 1 ? wShape : [S, ...wShape]);
-  dispatch(code, [dy, x, part], params(g, lanes, per), [gx, gy, S]);
+  let z0 = 0;
+  for (const ch of chunks) {
+    const z = Math.ceil((ch[1] * g.OH) / per);
+    dispatch(code, [samples(dy, sy, ch), samples(x, sx, ch), part], params({ ...g, N: ch[1] }, g.C * g.KH, per, z0), [gx, gy, z]);
+    z0 += z;
+  }
   if (S === 1) return part;
   const dw = reduce('sum', part, 1, S, wsize, wShape).y;
   part.dispose();
   return dw;
 }
 
-/** DB (O) = sum of DY (N,O,OH,OW) over n, oh, ow. */
-export function conv2dBackwardBias(dy: Tensor): Tensor {
+const BIAS_GRAD = flatKernel('N: u32, O: u32, P: u32, R: u32, len: u32, z0: u32, cols: u32',
+  'OUT (O, cols) [o, z0*R + r] = sum over n and the r-th run of len pixels of IN (N,O,P) [n,o,p]; j = (o, r)', 'p.O * p.R', `
+  let o = j / p.R;
+  let r = j % p.R;
+  let p1 = min(r * p.len + p.len, p.P);
+  var acc = 0.0;
+  for (var n = 0u; n < p.N; n++) {
+    let base = (n * p.O + o) * p.P;
+    for (var i = r * p.len; i < p1; i++) { acc += IN[base + i]; }
+  }
+  OUT[o * p.cols + p.z0 * p.R + r] = acc;`);
+
+/** DB (O) = sum of DY (N,O,OH,OW) over n, oh, ow: partial sums over runs of pixels, then over those. */
+export function conv2dBackwardBias(dy: Tensor, config?: Pick<ConvConfig, 'maxBinding'>): Tensor {
   const [N, O, OH, OW] = dy.shape;
-  const t = reduce('sum', dy, 1, N, O * OH * OW, [O, OH * OW]).y;
-  const db = reduce('sum', t, O, OH * OW, 1, [O]).y;
-  t.dispose();
+  if (N === 0) return full([O], 0);
+  const P = OH * OW;
+  const R = Math.min(P, Math.ceil(512 / O));
+  const len = Math.ceil(P / R);
+  const chunks = batchChunks(N, [O * P * 4], config?.maxBinding);
+  const part = Tensor.empty([O, chunks.length * R]);
+  chunks.forEach((ch, z) => dispatch(BIAS_GRAD, [samples(dy, O * P * 4, ch), part], [ch[1], O, P, R, len, z, chunks.length * R], Math.ceil((O * R) / 64)));
+  const db = reduce('sum', part, O, chunks.length * R, 1, [O]).y;
+  part.dispose();
   return db;
 }

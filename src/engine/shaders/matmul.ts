@@ -7,7 +7,7 @@
 // one pipeline per layout serves every shape.
 
 import { gpu } from '../device.js';
-import { dispatch, type Binding } from '../runtime.js';
+import { bindRange, dispatch, type Binding } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 
 export interface MatmulOpts {
@@ -212,14 +212,6 @@ export const matmulLimits = { maxBindingElements: 0 };
 
 function maxBindingElements(): number {
   return matmulLimits.maxBindingElements || Math.floor(gpu().limits.maxStorageBufferBindingSize / 4);
-}
-
-/** A binding covering elements [first, first + count) of t, aligned down; returns the element offset inside it. */
-function bindRange(t: Tensor, first: number, count: number): [Binding, number] {
-  const align = gpu().limits.minStorageBufferOffsetAlignment;
-  const byteOffset = Math.floor((first * 4) / align) * align;
-  const end = Math.min(t.size * 4, (first + count) * 4);
-  return [{ buffer: t.buffer, byteOffset, byteLength: end - byteOffset }, first - byteOffset / 4];
 }
 
 function run(cfg: MatmulConfig, o: Operands, blk: Block): void {
