@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make this checkout runnable: npm packages, dist/, and a WebGPU adapter.
 # Safe to run again; each step is skipped when already done.
-# SETUP_DATA=1 also installs what the test suites read (Fashion-MNIST).
+# Also installs Fashion-MNIST (the default training data, read by the tests too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
@@ -53,8 +53,8 @@ if ! probe; then
   fi
 fi
 
-# 3. Data the tests read, when asked for.
-if [ "${SETUP_DATA:-0}" = 1 ] && [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+# 3. Fashion-MNIST, the default data set.
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
   log "installing dataset-fashion-mnist"
   apt_install dataset-fashion-mnist || log "dataset-fashion-mnist not available; its tests will be skipped"
 fi
