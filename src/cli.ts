@@ -1,10 +1,15 @@
 #!/usr/bin/env node
 // Command-line entry: `node dist/cli.js <command> --help`.
+import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/device.js';
 import { StopTraining, train, type TrainOptions } from './commands/train.js';
 import { evalCommand, modelsCommand, predictCommand, prepareCommand } from './commands/use.js';
 import { MODELS } from './models/index.js';
+
+// Image decoding runs on libuv's pool (4 threads by default): size it to the machine
+// before anything queues work on it.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism()));
 
 const program = new Command();
 program

@@ -120,8 +120,13 @@ describe.skipIf(!hasGpu)('cli', () => {
   });
 
   it('fails clearly on bad input', () => {
+    const empty = join(root, 'empty');
+    mkdirSync(join(empty, 'cat'), { recursive: true });
+    mkdirSync(join(empty, 'dog'), { recursive: true });
+    writeFileSync(join(empty, 'cat', 'notes.txt'), 'not an image');
     const cases: [string[], RegExp][] = [
       [['train', '--model', 'lenet', '--data', join(root, 'nope')], /data not found: .*nope/],
+      [['train', '--model', 'lenet', '--data', empty], /empty.*(no images|empty)/i],
       [['train', '--model', 'nonet', '--data', data], /unknown model "nonet"/],
       [['eval', '--weights', join(root, 'missing.safetensors')], /weights not found/],
       [['train', '--model', 'lenet', '--data', data, '--batch-size', 'x'], /expected an integer/],
