@@ -1,8 +1,10 @@
-// Scaled dot-product attention, differentiable in q, k and v (no mask, no dropout).
+// Scaled dot-product attention, differentiable in q, k and v.
+// NOTE: no mask and no dropout on the probabilities (HF ViT's attention dropout is 0).
 
 import { Tensor } from '../engine/tensor.js';
 import { attentionBackward, attentionForward, type AttentionConfig, type AttentionDims, type AttentionLayout } from '../engine/shaders/attention.js';
-import { permute, reshape } from './ops.js';
+import { full } from '../engine/shaders/elementwise.js';
+import { concat, permute, reshape, slice } from './ops.js';
 import { record } from './tape.js';
 
 export interface AttentionOpts {
@@ -57,16 +59,31 @@ function sdpa(q: Tensor, k: Tensor, v: Tensor, dims: AttentionDims, lseShape: nu
   if (dims.Tk === 0 && dims.Tq > 0) throw new Error('attention: no keys (Tk = 0)');
   // NOTE: scale defaults to 1/sqrt(d), as torch.nn.functional.scaled_dot_product_attention.
   const scale = opts.scale ?? 1 / Math.sqrt(dims.d);
-  const { o, lse } = attentionForward(q, k, v, dims, scale, lseShape, opts.config); // lse (B, heads, Tq)
+  if (dims.d % 4) return padded(q, k, v, dims, lseShape, { ...opts, scale });
+  const { o, lse } = attentionForward(q, k, v, dims, scale, lseShape, opts.config);
+  // backward keeps q, k, v, the output o and lse (B, heads, Tq), the one tensor it owns
   return record(o, [q, k, v], (dO) => {
     const g = attentionBackward(q, k, v, o, dO, lse, dims, scale, opts.config);
-    return [q, k, v].map((x, i) => {
-      const gi = [g.dq, g.dk, g.dv][i];
-      if (x.requiresGrad) return gi;
+    return [g.dq, g.dk, g.dv].map((gi, i) => {
+      if ([q, k, v][i].requiresGrad) return gi;
       gi.dispose();
       return null;
     });
   }, [lse]);
+}
+
+/** Head sizes that are not a multiple of 4: zero-pad every head to one (q.k and p.v do not change), attend, cut. */
+function padded(q: Tensor, k: Tensor, v: Tensor, dims: AttentionDims, lseShape: number[], opts: AttentionOpts): Tensor {
+  const { d, H } = dims, d4 = Math.ceil(d / 4) * 4;
+  // rows of e per head: (..., T, e) as they are, or (B, T, H * e) viewed as (B, T, H, e)
+  const split = (x: Tensor, e: number) => (dims.layout === 'bhtd' ? x : reshape(x, [x.shape[0], x.shape[1], H, e]));
+  const join = (x: Tensor) => (dims.layout === 'bhtd' ? x : reshape(x, [x.shape[0], x.shape[1], -1]));
+  const pad = (x: Tensor) => {
+    const r = split(x, d);
+    return join(concat([r, full([...r.shape.slice(0, -1), d4 - d], 0)], -1));
+  };
+  const out = split(sdpa(pad(q), pad(k), pad(v), { ...dims, d: d4 }, lseShape, opts), d4);
+  return join(slice(out, out.shape.map(() => 0), [...out.shape.slice(0, -1), d]));
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);

@@ -128,7 +128,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let nb = (${ownT} + ${WG * RQ - 1}u) / ${WG * RQ}u;
   let g = wgIndex(wid, nwg);
   let bh = g / nb;
-
+  if (bh >= p.BH) { return; } // a folded dispatch's spare workgroups
   let r0 = (g % nb) * ${WG * RQ}u + li;
   ${tiled ? '' : `if (r0 >= ${ownT}) { return; }`}
   let b = bh / p.H;
