@@ -129,5 +129,5 @@ export function loadPretrained(model: Module, w: LoadedWeights, head: readonly s
     if (res.unexpected.length) parts.push(`unexpected keys: ${res.unexpected.join(', ')}`);
     throw new Error(`${w.path}: not ${w.spec.name} weights: ${parts.join('; ')}`);
   }
-  return skipped;
+  return skipped.sort((a, b) => head.indexOf(a) - head.indexOf(b));
 }

@@ -197,3 +197,33 @@ describe.skipIf(!hasGpu)('cli', () => {
     expect(existsSync(join(out, 'lenet.last.safetensors'))).toBe(true);
   });
 });
+
+describe.skipIf(!hasGpu)('cli with foreign weights', () => {
+  it('fine-tunes from a Hugging Face ViT folder, replacing its head, and predicts with it', async () => {
+    const { ViT } = await import('../../src/models/vit.js');
+    const { initDevice } = await import('../../src/engine/device.js');
+    await initDevice();
+    const hf = join(root, 'hf-vit');
+    mkdirSync(hf, { recursive: true });
+    const cfg = { imageSize: 32, channels: 3, numClasses: 5, patchSize: 16, hidden: 8, layers: 1, heads: 2, intermediate: 16, layerNormEps: 1e-12 };
+    const m = new ViT(cfg);
+    const t: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+    for (const [k, v] of m.stateDict()) if ('shape' in v) t[k] = { dtype: 'F32', shape: [...v.shape], data: await v.readF32() };
+    m.dispose();
+    writeSafetensors(join(hf, 'model.safetensors'), t, { format: 'pt' });
+    writeFileSync(join(hf, 'config.json'), JSON.stringify({ model_type: 'vit', image_size: 32, patch_size: 16, num_channels: 3, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16, layer_norm_eps: 1e-12, hidden_act: 'gelu', id2label: { 0: 'a', 1: 'b', 2: 'c', 3: 'd', 4: 'e' } }));
+    writeFileSync(join(hf, 'preprocessor_config.json'), JSON.stringify({ image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] }));
+
+    const img = join(data, 'val', 'cat.0.jpg'); // prepare copies, so the flat files stay
+    const p = cli(['predict', '--weights', hf, '--top', '2', img]);
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/: [a-e] \d+\.\d+%, [a-e] \d+\.\d+%/);
+
+    const out = join(root, 'ck-vit');
+    const r = cli(['train', '--model', 'vit', '--pretrained', hf, '--data', data, '--epochs', '1', '--batch-size', '8', '--out', out, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/new head: classifier\.weight, classifier\.bias/);
+    expect(r.stderr).toMatch(/vit \(32x32x3, 2 classes\)/);
+    expect(Object.keys(JSON.parse(r.stdout).recall)).toEqual(['cat', 'dog']);
+  });
+});
