@@ -4,17 +4,28 @@
 import { Tensor } from '../engine/tensor.js';
 import { binary } from '../engine/shaders/elementwise.js';
 import * as K from '../engine/shaders/conv2d.js';
+import { conv2dGemm } from './conv_gemm.js';
 import { record } from './tape.js';
+
+/** Output pixels (N*OH*OW) below which conv2d runs as im2col + matmul (measured on lavapipe: bench/NOTES-conv2d.md). */
+export const GEMM_BELOW_PIXELS = 256;
 
 export type { Conv2dOpts } from '../engine/shaders/conv2d.js';
 
 export interface Conv2dOptions extends K.Conv2dOpts {
   /** Fuses relu into the forward epilogue; backward then masks by the output. */
   relu?: boolean;
+  /** 'implicit' GEMM kernels, 'gemm' (im2col + matmul), or 'auto' (by output pixels). */
+  algorithm?: 'auto' | 'implicit' | 'gemm';
 }
 
 /** y (N,O,OH,OW) = conv2d(x (N,C,H,W), w (O,C,KH,KW)) [+ b (O)] [relu], as torch.nn.functional.conv2d. */
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  // Few output pixels (ResNet's last stages): the implicit GEMM's lanes are pixels and
+  // would mostly idle; an explicit GEMM spreads the channels instead.
+  const g = K.convGeom(x.shape, w.shape, opts);
+  const algorithm = opts.algorithm ?? 'auto';
+  if (algorithm === 'gemm' || (algorithm === 'auto' && g.N * g.OH * g.OW < GEMM_BELOW_PIXELS)) return conv2dGemm(x, w, b, opts);
   const y = K.conv2dForward(x, w, b, opts);
   return record(y, [x, w, b], (dy) => {
     // NOTE: relu'(0) = 0, as PyTorch

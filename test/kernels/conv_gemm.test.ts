@@ -1,7 +1,7 @@
 // The im2col + matmul path of conv2d against the same float64 reference and finite
 // differences as the implicit-GEMM kernels.
 import { describe, it } from 'vitest';
-import { conv2dGemm } from '../../src/autograd/conv_gemm.js';
+import { conv2d } from '../../src/autograd/conv.js';
 import { rand } from '../ref/cpu.js';
 import { conv2dRef, type ConvRefOpts } from '../ref/conv.js';
 import { check, useGpu } from '../gpu.js';
@@ -22,7 +22,7 @@ describe.skipIf(!hasGpu)('conv2d as im2col + matmul', () => {
       const bias = opts.bias ?? true;
       const inputs = [rand(x, 1), rand([o, x[1], ...k], 2, -0.5, 0.5)];
       if (bias) inputs.push(rand([o], 3));
-      await check((xs) => conv2dGemm(xs[0], xs[1], xs[2] ?? null, opts), (xs) => conv2dRef(xs[0], xs[1], xs[2] ?? null, opts), inputs, { what: name });
+      await check((xs) => conv2d(xs[0], xs[1], xs[2] ?? null, { ...opts, algorithm: 'gemm' }), (xs) => conv2dRef(xs[0], xs[1], xs[2] ?? null, opts), inputs, { what: name });
     });
   }
 });
