@@ -1,6 +1,7 @@
 // Tensors: a shape over a pooled GPU buffer (contiguous, row-major), with scopes that
 // release whatever a block created and did not return or keep.
 
+import { gpu } from './device.js';
 import { flush, readBuffer, runtime } from './runtime.js';
 import type { Node } from '../autograd/tape.js';
 
@@ -56,6 +57,10 @@ export class Tensor {
   /** An uninitialised tensor. */
   static empty(shape: Shape, dtype: DType = 'f32'): Tensor {
     const bytes = Math.max(4, numel(shape) * 4);
+    const max = gpu().limits.maxBufferSize;
+    if (bytes > max) {
+      throw new Error(`a tensor of shape [${shape}] needs ${(bytes / 2 ** 30).toFixed(2)} GiB, above this adapter's largest buffer (${(max / 2 ** 30).toFixed(2)} GiB): use a smaller batch or image size`);
+    }
     return new Tensor(new Storage(runtime().storage.acquire(bytes), bytes), shape, dtype);
   }
 

@@ -148,3 +148,9 @@ describe('no adapter', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 });
+
+describe.skipIf(!hasGpu)('limits', () => {
+  it('a tensor above the largest buffer is a clear error, not a device error', () => {
+    expect(() => Tensor.empty([1 << 20, 1 << 12])).toThrow(/needs 16\.00 GiB, above this adapter's largest buffer .*smaller batch/);
+  });
+});
