@@ -108,22 +108,22 @@ ${forEach(`let x = X[i];
     Y[i] = ${expr};`)}`;
 }
 
-/** Index math for up to 8 dims: `idx(i, strides)` maps a linear output index to an input offset. */
+/** Index math for up to 8 dims: the offsets of linear index i of `shape` under two sets of strides. */
 export const STRIDED = /* wgsl */ `
-fn dimOf(v: array<vec4<u32>, 2>, k: u32) -> u32 { return v[k / 4u][k % 4u]; }`;
+fn dimOf(v: array<vec4<u32>, 2>, k: u32) -> u32 { return v[k / 4u][k % 4u]; }
+fn offsets(i: u32, rank: u32, shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2>) -> vec2<u32> {
+  var rem = i; var o = vec2<u32>(0u);
+  for (var d = 0u; d < rank; d++) {
+    let k = rank - 1u - d;
+    let c = rem % dimOf(shape, k);
+    rem = rem / dimOf(shape, k);
+    o += c * vec2<u32>(dimOf(sa, k), dimOf(sb, k));
+  }
+  return o;
+}`;
 
 function binaryCode(expr: string, broadcast: boolean): string {
-  const index = broadcast
-    ? /* wgsl */ `
-  var rem = i; var ia = 0u; var ib = 0u;
-  for (var d = 0u; d < p.rank; d++) {
-    let k = p.rank - 1u - d;
-    let c = rem % dimOf(p.shape, k);
-    rem = rem / dimOf(p.shape, k);
-    ia += c * dimOf(p.sa, k);
-    ib += c * dimOf(p.sb, k);
-  }`
-    : 'let ia = i; let ib = i;';
+  const index = broadcast ? 'let o = offsets(i, p.rank, p.shape, p.sa, p.sb); let ia = o.x; let ib = o.y;' : 'let ia = i; let ib = i;';
   return /* wgsl */ `${HELPERS}${WG_INDEX}${STRIDED}
 struct P { n: u32, per: u32, rank: u32, s: f32, shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
 @group(0) @binding(0) var<storage, read> A: array<f32>;

@@ -13,15 +13,8 @@ struct P { n: u32, per: u32, rank: u32, srcOff: u32, dstOff: u32, pad0: u32, pad
 @group(0) @binding(1) var<storage, read_write> Y: array<u32>;
 @group(0) @binding(2) var<uniform> p: P;
 // for each index c of shape: Y[dstOff + c.ds] = X[srcOff + c.ss]
-${forEach(`var rem = i; var si = p.srcOff; var di = p.dstOff;
-    for (var d = 0u; d < p.rank; d++) {
-      let k = p.rank - 1u - d;
-      let c = rem % dimOf(p.shape, k);
-      rem = rem / dimOf(p.shape, k);
-      si += c * dimOf(p.ss, k);
-      di += c * dimOf(p.ds, k);
-    }
-    Y[di] = X[si];`)}`;
+${forEach(`let o = offsets(i, p.rank, p.shape, p.ss, p.ds);
+    Y[p.dstOff + o.y] = X[p.srcOff + o.x];`)}`;
 
 export function contiguousStrides(shape: Shape): number[] {
   const st = new Array(shape.length);
