@@ -2,10 +2,13 @@
 // differences of the reference, for the kernel shapes of LeNet, VGG, ResNet and ViT.
 import { describe, expect, it } from 'vitest';
 import { Tensor, tidy } from '../../src/engine/tensor.js';
+import { stats } from '../../src/engine/runtime.js';
 import { conv2d } from '../../src/autograd/conv.js';
-import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from '../../src/engine/shaders/conv2d.js';
+import {
+  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convConfig, convGeom,
+} from '../../src/engine/shaders/conv2d.js';
 import { rand } from '../ref/cpu.js';
-import { conv2dRef, type ConvRefOpts } from '../ref/conv.js';
+import { conv2dGradRef, conv2dRef, type ConvRefOpts } from '../ref/conv.js';
 import { check, expectClose, toGpu, useGpu } from '../gpu.js';
 
 const hasGpu = await useGpu();
@@ -24,13 +27,14 @@ interface Case {
 // Widths that are multiples of 4 take the vec4 paths; odd ones the scalar paths.
 const CASES: Record<string, Case> = {
   '5x5/1/0 (LeNet), vec4 rows': { x: [2, 3, 9, 12], o: 5, k: [5, 5], stride: 1, padding: 0 },
-  '5x5/1/0, odd sizes': { x: [1, 3, 9, 9], o: 5, k: [5, 5], stride: 1, padding: 0 },
   '3x3/1/1 (VGG, ResNet), odd sizes': { x: [1, 3, 9, 11], o: 5, k: [3, 3], stride: 1, padding: 1 },
   '3x3/1/1 fused relu, vec4 rows': { x: [2, 3, 6, 8], o: 5, k: [3, 3], stride: 1, padding: 1, relu: true },
   '7x7/2/3 (ResNet stem)': { x: [1, 3, 11, 12], o: 5, k: [7, 7], stride: 2, padding: 3 },
   '3x3/2/1 (ResNet downsampling)': { x: [2, 3, 9, 10], o: 5, k: [3, 3], stride: 2, padding: 1 },
   '1x1/2/0 (ResNet shortcut)': { x: [2, 3, 9, 8], o: 5, k: [1, 1], stride: 2, padding: 0 },
   '4x4/4/0 (patch embedding)': { x: [2, 3, 8, 12], o: 5, k: [4, 4], stride: 4, padding: 0 },
+  '3x3/1/1, 32-wide rows (16-pixel blocks)': { x: [1, 3, 4, 32], o: 5, k: [3, 3], stride: 1, padding: 1 },
+  '3x3/2/1, 64-wide rows (16-pixel blocks)': { x: [1, 2, 3, 64], o: 4, k: [3, 3], stride: 2, padding: 1 },
   '3x5 kernel, stride [2,1], padding [0,2], no bias': { x: [1, 2, 7, 9], o: 3, k: [3, 5], stride: [2, 1], padding: [0, 2], bias: false },
 };
 
@@ -43,7 +47,7 @@ describe.skipIf(!hasGpu)('conv2d', () => {
       const inputs = [rand(c.x, 1), rand([c.o, C, ...c.k], 2, -0.5, 0.5)];
       if (bias) inputs.push(rand([c.o], 3));
       await check(
-        (xs) => conv2d(xs[0], xs[1], xs[2] ?? null, opts),
+        (xs) => conv2d(xs[0], xs[1], xs[2] ?? null, { ...opts, algorithm: 'implicit' }),
         (xs) => conv2dRef(xs[0], xs[1], xs[2] ?? null, opts),
         inputs,
         { atol: 1e-5, rtol: 1e-4, what: name },
@@ -51,25 +55,52 @@ describe.skipIf(!hasGpu)('conv2d', () => {
     });
   }
 
-  it('larger shapes, forward and gradients against the reference', async () => {
-    // Blocks that are partly full (channels and pixels not multiples of the tile) and
-    // several chunks in the weight gradient; gradients checked against the reference
-    // applied to the adjoint (dx, dw via sums of the reference's partial outputs).
-    const x = rand([3, 10, 23, 21], 4), w = rand([12, 10, 3, 3], 5, -0.3, 0.3), b = rand([12], 6);
-    for (const opts of [{ stride: 1, padding: 1 }, { stride: 2, padding: 1 }] as ConvRefOpts[]) {
+  // Larger than the finite-difference cases: several channel blocks (12 outputs, 10
+  // inputs) and several partial sums in dw, against the reference's adjoint loops.
+  it('larger shapes against the reference gradients, whole and split across bindings', async () => {
+    // 2.5 KiB and 3 KiB per sample (multiples of the 256-byte binding alignment); bindings
+    // of 6 KiB split the batch of 5 into 2 + 2 + 1
+    const x = rand([5, 10, 8, 8], 4), w = rand([12, 10, 3, 3], 5, -0.3, 0.3), b = rand([12], 6);
+    for (const opts of [{ stride: 1, padding: 1 }, { stride: 2, padding: 1 }]) {
       const want = conv2dRef(x, w, b, opts);
-      const y = tidy(() => conv2dForward(toGpu(x), toGpu(w), toGpu(b), opts));
-      expectClose(await y.read(), want.data, 1e-4, 1e-4, 'forward');
-      expect(y.shape).toEqual(want.shape);
-      // <dy, conv(x, w)> is linear in x and in w: check dx and dw through that identity
       const dy = rand(want.shape, 7);
-      const [dx, dw] = tidy(() => [conv2dBackwardInput(toGpu(dy), toGpu(w), x.shape, opts), conv2dBackwardWeight(toGpu(dy), toGpu(x), w.shape, opts)]);
-      const dxv = await dx.read(), dwv = await dw.read();
-      const dot = (a: ArrayLike<number>, z: ArrayLike<number>) => Array.from(a).reduce((s, v, i) => s + v * z[i], 0);
-      const base = dot(dy.data, conv2dRef(x, w, null, opts).data);
-      expect(dot(dxv, x.data)).toBeCloseTo(base, 2);
-      expect(dot(dwv, w.data)).toBeCloseTo(base, 2);
-      for (const t of [y, dx, dw]) t.dispose();
+      const ref = conv2dGradRef(x, w, dy, opts);
+      const g = convGeom(x.shape, w.shape, opts);
+      for (const maxBinding of [undefined, 6144]) {
+        const cfg = (kind: 'fwd' | 'dx' | 'dw') => ({ ...convConfig(kind, g), maxBinding });
+        const [X, W, B, DY] = [x, w, b, dy].map(toGpu);
+        const before = stats().dispatches;
+        const got = tidy(() => [
+          conv2dForward(X, W, B, opts, cfg('fwd')),
+          conv2dBackwardInput(DY, W, x.shape, opts, cfg('dx')),
+          conv2dBackwardWeight(DY, X, w.shape, opts, cfg('dw')),
+          conv2dBackwardBias(DY, cfg('fwd')),
+        ]);
+        const dispatches = stats().dispatches - before;
+        const what = `${JSON.stringify(opts)} maxBinding ${maxBinding}`;
+        for (const [t, r, name] of [[got[0], want, 'forward'], [got[1], ref.dx, 'dx'], [got[2], ref.dw, 'dw'], [got[3], ref.db, 'db']] as const) {
+          expect(t.shape).toEqual(r.shape);
+          expectClose(await t.read(), r.data, 1e-4, 1e-4, `${name} ${what}`);
+        }
+        // weight packing twice and the final reductions of dw's and db's partial sums;
+        // then one dispatch per chunk for forward, dx, dw (x and dy) and db (dy)
+        const chunks = (bytes: number) => (maxBinding ? Math.ceil(5 / Math.floor(maxBinding / bytes)) : 1);
+        const [sx, sy] = [x.data.length / 5 * 4, want.data.length / 5 * 4];
+        expect(dispatches, what).toBe(4 + 3 * chunks(Math.max(sx, sy)) + chunks(sy));
+        for (const t of [...got, X, W, B, DY]) t.dispose();
+      }
     }
+  });
+
+  it('an empty batch gives empty outputs and zero weight and bias gradients', async () => {
+    const [y, dx, dw, db] = tidy(() => {
+      const x = Tensor.empty([0, 3, 8, 8]), w = toGpu(rand([4, 3, 3, 3], 1)), dy = Tensor.empty([0, 4, 8, 8]);
+      const o = { padding: 1 };
+      return [conv2dForward(x, w, null, o), conv2dBackwardInput(dy, w, x.shape, o), conv2dBackwardWeight(dy, x, w.shape, o), conv2dBackwardBias(dy)];
+    });
+    expect([y.shape, dx.shape]).toEqual([[0, 4, 8, 8], [0, 3, 8, 8]]);
+    expect(Array.from(await dw.read())).toEqual(new Array(108).fill(0));
+    expect(Array.from(await db.read())).toEqual([0, 0, 0, 0]);
+    for (const t of [y, dx, dw, db]) t.dispose();
   });
 });

@@ -26,3 +26,22 @@ export function conv2dRef(x: Arr, w: Arr, b: Arr | null, opts: ConvRefOpts = {})
   }
   return { data: y, shape: [N, O, OH, OW] };
 }
+
+/** Gradients of sum(dy * conv2d(x, w, b)) (no relu): the adjoint loops of conv2dRef. */
+export function conv2dGradRef(x: Arr, w: Arr, dy: Arr, opts: ConvRefOpts = {}): { dx: Arr; dw: Arr; db: Arr } {
+  const [N, C, H, W] = x.shape, [O, , KH, KW] = w.shape, [, , OH, OW] = dy.shape;
+  const [sh, sw] = two(opts.stride, 1), [ph, pw] = two(opts.padding, 0);
+  const dx = new Float64Array(x.data.length), dw = new Float64Array(w.data.length), db = new Float64Array(O);
+  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    const g = dy.data[((n * O + o) * OH + oh) * OW + ow];
+    db[o] += g;
+    for (let c = 0; c < C; c++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) {
+      const ih = oh * sh - ph + kh, iw = ow * sw - pw + kw;
+      if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+      const xi = ((n * C + c) * H + ih) * W + iw, wi = ((o * C + c) * KH + kh) * KW + kw;
+      dx[xi] += w.data[wi] * g;
+      dw[wi] += x.data[xi] * g;
+    }
+  }
+  return { dx: { data: dx, shape: [...x.shape] }, dw: { data: dw, shape: [...w.shape] }, db: { data: db, shape: [O] } };
+}
