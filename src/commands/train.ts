@@ -96,7 +96,8 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
     log(o, `pretrained: ${pretrained.path}${replaced.length ? ` (new head: ${replaced.join(', ')})` : ''}`);
   } else if (init) model.loadStateDict(init.source, { source: init.path });
 
-  const freeze = o.freezeBackbone ?? (pretrained || resumed ? spec.freezeBackbone ?? false : false);
+  const resumedFrozen = (resumed?.training as { frozen?: boolean } | undefined)?.frozen;
+  const freeze = o.freezeBackbone ?? resumedFrozen ?? (pretrained ? spec.freezeBackbone ?? false : false);
   if (freeze) {
     model.requiresGrad_(false);
     for (const [k, p] of model.namedParameters()) if (spec.head.includes(k)) p.requiresGrad = true;
@@ -300,7 +301,8 @@ async function saveLast(path: string, model: Module, opt: AnyOptimizer, schedule
       else extra.set(`${OPTIM_PREFIX}state.${i}.${k}`, { dtype: 'F32', shape: [v.length], data: v });
     }
   }
-  await saveCheckpoint(path, model, meta({ epoch, best_acc: bestAcc, scheduler: scheduler.stateDict(), optimizer: { param_groups: sd.param_groups, scalars } }), extra);
+  const frozen = model.parameters().some((p) => !p.requiresGrad);
+  await saveCheckpoint(path, model, meta({ epoch, best_acc: bestAcc, frozen, scheduler: scheduler.stateDict(), optimizer: { param_groups: sd.param_groups, scalars } }), extra);
 }
 
 function optimizerState(w: ReturnType<typeof openWeights>, saved: { param_groups: unknown; scalars: Record<string, Record<string, number>> }) {
