@@ -7,7 +7,7 @@ import * as K from '../engine/shaders/conv2d.js';
 import { conv2dGemm } from './conv_gemm.js';
 import { record } from './tape.js';
 
-/** Output pixels (N*OH*OW) below which conv2d runs as im2col + matmul (measured on lavapipe: bench/NOTES-conv2d.md). */
+/** Output pixels (N*OH*OW) below which conv2d runs as im2col + matmul (measured on lavapipe: bench/NOTES.md, conv2d). */
 export const GEMM_BELOW_PIXELS = 256;
 
 export type { Conv2dOpts } from '../engine/shaders/conv2d.js';

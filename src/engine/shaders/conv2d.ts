@@ -63,7 +63,7 @@ export interface ConvConfig {
 
 /**
  * The block for one kernel of a convolution (forward, input or weight gradient).
- * Measured on lavapipe (bench/NOTES-conv2d.md): 4 channels x 16 pixels for forward
+ * Measured on lavapipe (bench/NOTES.md, conv2d): 4 channels x 16 pixels for forward
  * and dx, 8 x 4 for dw (whose accumulators are TO x KW scalars and whose lanes are
  * (c, kh)); more accumulators spill. Channels are split into equal blocks (6 = 2 x 3,
  * not 4 + 2) and TP shrinks when a row is short, so that little work is padding.

@@ -17,7 +17,7 @@ export type NormMode = 'group' | 'row';
 /** Tests and benchmarks force a mode here; null = this adapter's choice. */
 export const normConfig: { mode: NormMode | null } = { mode: null };
 
-/** The mode for rows of D values on this adapter (measured on lavapipe: see bench/NOTES-pool.md). */
+/** The mode for rows of D values on this adapter (measured on lavapipe: see bench/NOTES.md, pooling). */
 export function normMode(D: number): NormMode {
   return normConfig.mode ?? (gpu().isSoftware || D < 64 ? 'row' : 'group');
 }
