@@ -3,7 +3,7 @@
 import { destroyDevice, gpu, initDevice } from '../src/engine/device.js';
 import { parseArgs, table, type Row } from './util.js';
 
-const PARTS = ['matmul', 'conv2d', 'pool', 'softmax', 'lstm', 'attention', 'adam'] as const;
+const PARTS = ['matmul', 'conv2d', 'pool', 'softmax', 'lstm', 'attention', 'adam', 'train'] as const;
 
 async function main(): Promise<void> {
   const [part, ...rest] = process.argv.slice(2);

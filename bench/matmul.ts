@@ -1,7 +1,10 @@
-// Square f32 matmul GFLOP/s at 256..2048 for each operand layout.
+// Square f32 matmul GFLOP/s at 256..2048 for each operand layout; --peers [torch|tfjs]
+// adds PyTorch's and TF.js-WebGPU's figures for the plain layout (bench/peers/).
 import { Tensor, tidy } from '../src/engine/tensor.js';
 import { matmul } from '../src/engine/shaders/matmul.js';
 import { time, type Row } from './util.js';
+import { addMatmulPeers } from './peers/kernels.js';
+import { wantedPeers } from './peers/peer.js';
 
 export async function run(args: Record<string, string | boolean>): Promise<Row[]> {
   const sizes = typeof args.sizes === 'string' ? args.sizes.split(',').map(Number) : [256, 512, 1024, 2048];
@@ -19,5 +22,6 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     a.dispose();
     b.dispose();
   }
+  if (args.peers) for (const p of await addMatmulPeers(rows, wantedPeers(args.peers), {})) console.error(`matmul: ${p.describe()}`);
   return rows;
 }
