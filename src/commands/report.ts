@@ -3,8 +3,8 @@
 
 import type { EpochRecord } from './train.js';
 
-export function log(o: { json?: boolean }, message: string): void {
-  void o;
+/** Notes go to stderr, so stdout carries only results (one JSON object per line with --json). */
+export function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 

@@ -16,7 +16,7 @@ import { saveCheckpoint, type CheckpointMeta } from '../io/checkpoint.js';
 import type { TensorInput } from '../io/safetensors.js';
 import { manualSeed as seedInit } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
-import { modelSpec, type ImageConfig, type ModelSpec } from '../models/index.js';
+import { freezeBackbone, modelSpec, type ImageConfig, type ModelSpec } from '../models/index.js';
 import { Adam, SGD, ReduceLROnPlateau, gradNormScale } from '../optim/index.js';
 
 type AnyOptimizer = Adam | SGD;
@@ -74,7 +74,7 @@ export class StopTraining extends Error {
 export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   const spec = modelSpec(o.model);
   const data = resolveData(o.data, o.val);
-  log(o, `data: ${data.description}`);
+  log(`data: ${data.description}`);
   if (data.classes.length < 2) throw new Error(`${o.data ?? 'data'}: only one class (${data.classes[0]}); classification needs at least two`);
   mkdirSync(o.out, { recursive: true });
   const lastPath = join(o.out, `${spec.name}.last.safetensors`);
@@ -93,17 +93,14 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   if (resumed) model.loadStateDict(resumed.source, { source: lastPath });
   else if (pretrained) {
     const replaced = loadPretrained(model, pretrained, spec.head);
-    log(o, `pretrained: ${pretrained.path}${replaced.length ? ` (new head: ${replaced.join(', ')})` : ''}`);
+    log(`pretrained: ${pretrained.path}${replaced.length ? ` (new head: ${replaced.join(', ')})` : ''}`);
   } else if (init) model.loadStateDict(init.source, { source: init.path });
 
   const resumedFrozen = (resumed?.training as { frozen?: boolean } | undefined)?.frozen;
   const freeze = o.freezeBackbone ?? resumedFrozen ?? (pretrained ? spec.freezeBackbone ?? false : false);
-  if (freeze) {
-    model.requiresGrad_(false);
-    for (const [k, p] of model.namedParameters()) if (spec.head.includes(k)) p.requiresGrad = true;
-  }
+  if (freeze) freezeBackbone(model, spec);
   const params = model.parameters().filter((p) => p.requiresGrad);
-  log(o, `model: ${spec.name} ${describeConfig(config)}, ${model.numParameters().toLocaleString('en')} parameters (${model.numParameters(true).toLocaleString('en')} trainable)`);
+  log(`model: ${spec.name} ${describeConfig(config)}, ${model.numParameters().toLocaleString('en')} parameters (${model.numParameters(true).toLocaleString('en')} trainable)`);
 
   const opt: AnyOptimizer = o.optimizer === 'sgd'
     ? new SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay })
@@ -117,11 +114,11 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
     scheduler.loadStateDict(t.scheduler);
     startEpoch = t.epoch;
     bestAcc = t.best_acc;
-    log(o, `resumed from ${lastPath} after epoch ${startEpoch}`);
+    log(`resumed from ${lastPath} after epoch ${startEpoch}`);
   }
 
   const { train: trainSet, val: valSet } = data.open({ size: config.imageSize, channels: config.channels, augment: o.augment && data.kind === 'images', mean, std });
-  const warn = (m: string) => log(o, `warning: ${m}`);
+  const warn = (m: string) => log(`warning: ${m}`);
   const trainLoader = new DataLoader(trainSet, { batchSize: o.batchSize, shuffle: o.shuffle, train: o.augment, seed: o.seed, onWarn: warn });
   const valLoader = valSet ? new DataLoader(valSet, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: warn }) : null;
   const meta = (training: Record<string, unknown>): CheckpointMeta => ({ model: spec.name, config: { ...config }, classes: data.classes, mean, std, training });
@@ -130,7 +127,7 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   const onSigint = () => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    log(o, 'interrupted: finishing this step, then saving the last checkpoint (Ctrl-C again to quit now)');
+    log('interrupted: finishing this step, then saving the last checkpoint (Ctrl-C again to quit now)');
   };
   process.on('SIGINT', onSigint);
   const records: EpochRecord[] = [];
@@ -179,7 +176,7 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
     opt.dispose();
     model.dispose();
   }
-  log(o, `best checkpoint: ${bestPath}`);
+  log(`best checkpoint: ${bestPath}`);
   return records;
 }
 
@@ -218,9 +215,7 @@ async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, 
       images += batch.n;
       const done = count(1);
       if (progress.due() || done || stop()) {
-        const losses = await readHistory(history, checked, step);
-        const bad = losses.findIndex((l) => !Number.isFinite(l));
-        if (bad >= 0) throw new StopTraining(`loss became ${losses[bad]} at epoch ${epoch + 1}, step ${checked + bad + 1}: stopped; the best checkpoint is kept`, 1);
+        const losses = await checkedLosses(history, checked, step, epoch);
         checked = step;
         progress.update(step, images, losses.at(-1)!);
       }
@@ -229,9 +224,7 @@ async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, 
         break;
       }
     }
-    const losses = await readHistory(history, checked, step);
-    const bad = losses.findIndex((l) => !Number.isFinite(l));
-    if (bad >= 0) throw new StopTraining(`loss became ${losses[bad]} at epoch ${epoch + 1}, step ${checked + bad + 1}: stopped; the best checkpoint is kept`, 1);
+    await checkedLosses(history, checked, step, epoch);
     const report = await metrics.read();
     progress.end();
     return { metrics: report, images, seconds: (performance.now() - t0) / 1e3, skipped, partial };
@@ -241,9 +234,13 @@ async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, 
   }
 }
 
-async function readHistory(history: Tensor, from: number, to: number): Promise<number[]> {
+/** The losses of steps [from, to), read back; a non-finite one stops training, naming its step. */
+async function checkedLosses(history: Tensor, from: number, to: number, epoch: number): Promise<number[]> {
   if (to <= from) return [];
-  return Array.from((await history.read()).subarray(from, to));
+  const losses = Array.from((await history.read()).subarray(from, to));
+  const bad = losses.findIndex((l) => !Number.isFinite(l));
+  if (bad >= 0) throw new StopTraining(`loss became ${losses[bad]} at epoch ${epoch + 1}, step ${from + bad + 1}: stopped; the best checkpoint is kept`, 1);
+  return losses;
 }
 
 /** Loss, accuracy, confusion matrix, precision and recall over a dataset, in eval mode. */

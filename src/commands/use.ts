@@ -12,7 +12,7 @@ import { transformImage } from '../data/transforms.js';
 import { Rng } from '../data/rng.js';
 import { readNpy } from '../io/npy.js';
 import { toFloat32 } from '../io/safetensors.js';
-import { MODELS, type ImageConfig } from '../models/index.js';
+import { MODELS, freezeBackbone, type ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
 import { evaluate } from './train.js';
 import { openWeights, type LoadedWeights } from './weights.js';
@@ -41,10 +41,10 @@ export async function evalCommand(o: EvalOptions): Promise<void> {
   }
   const sets = data.open({ size: w.config.imageSize, channels: w.config.channels, augment: false, mean: w.mean, std: w.std });
   const set = sets.val ?? sets.train;
-  log(o, `evaluating ${w.spec.name} from ${w.path} on ${data.description}${sets.val ? ' (validation set)' : ''}`);
+  log(`evaluating ${w.spec.name} from ${w.path} on ${data.description}${sets.val ? ' (validation set)' : ''}`);
   const model = buildFrom(w);
   try {
-    const r = await evaluate(model, new DataLoader(set, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: (m) => log(o, `warning: ${m}`) }), data.classes.length);
+    const r = await evaluate(model, new DataLoader(set, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: (m) => log(`warning: ${m}`) }), data.classes.length);
     const k = data.classes.length;
     const confusion = Array.from({ length: k }, (_, i) => Array.from(r.confusion!.subarray(i * k, i * k + k)));
     if (o.json) {
@@ -118,10 +118,7 @@ export function modelsCommand(o: { imageSize?: number; json: boolean }): void {
     const config = { ...base, imageSize: o.imageSize ? (spec.fitImageSize?.(o.imageSize, base as never) ?? o.imageSize) : base.imageSize };
     const model = (spec as { create(c: ImageConfig): Module }).create(config);
     try {
-      if (spec.freezeBackbone) {
-        model.requiresGrad_(false);
-        for (const [k, p] of model.namedParameters()) if (spec.head.includes(k)) p.requiresGrad = true;
-      }
+      if (spec.freezeBackbone) freezeBackbone(model, spec);
       let bytes = 0;
       for (const v of model.stateDict().values()) bytes += 'size' in v ? v.size * 4 : 8;
       return { model: spec.name, image_size: config.imageSize, parameters: model.numParameters(), trainable: model.numParameters(true), checkpoint_mb: bytes / 2 ** 20, description: spec.description };

@@ -1,6 +1,7 @@
 // The six models of the seed, by their CLI names, with the seed's defaults
 // (224x224x3 images, 2 classes).
 
+import type { Module } from '../nn/module.js';
 import { BiRNN, type BiRnnConfig } from './birnn.js';
 import { IMAGENET_MEAN, IMAGENET_STD, meanFor, type ImageConfig, type ModelSpec } from './common.js';
 import { DNN, type DnnConfig } from './dnn.js';
@@ -131,6 +132,12 @@ const vit: ModelSpec<VitConfig> = {
 
 export const MODELS = { dnn, lenet, vgg16, resnet18, birnn, vit } as const;
 export type ModelName = keyof typeof MODELS;
+
+/** Only the classification head stays trainable (fine-tuning a pretrained backbone). */
+export function freezeBackbone(model: Module, spec: ModelSpec): void {
+  model.requiresGrad_(false);
+  for (const [k, p] of model.namedParameters()) if (spec.head.includes(k)) p.requiresGrad = true;
+}
 
 export function modelSpec(name: string): ModelSpec {
   const spec = (MODELS as Record<string, ModelSpec>)[name];

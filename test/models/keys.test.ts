@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Tensor } from '../../src/engine/tensor.js';
-import { MODELS, type ImageConfig } from '../../src/models/index.js';
+import { MODELS, freezeBackbone, type ImageConfig } from '../../src/models/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { useGpu } from '../gpu.js';
 
@@ -22,10 +22,7 @@ describe.skipIf(!hasGpu)('state-dict keys and parameter counts at the seed\'s de
       try {
         const got = [...m.stateDict()].map(([k, v]) => [k, v instanceof Tensor ? [...v.shape] : []]);
         expect(got).toEqual(KEYS[name]);
-        if (spec.freezeBackbone) {
-          m.requiresGrad_(false);
-          for (const [k, p] of m.namedParameters()) if (spec.head.includes(k)) p.requiresGrad = true;
-        }
+        if (spec.freezeBackbone) freezeBackbone(m, spec);
         expect([m.numParameters(), m.numParameters(true)]).toEqual(SEED[name]);
       } finally {
         m.dispose();
