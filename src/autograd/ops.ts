@@ -1,11 +1,10 @@
 // Differentiable tensor ops: each is the forward kernel, then the backward closure.
 
 import { Tensor, type Shape } from '../engine/tensor.js';
-import { binary, broadcastShapes, broadcastStrides, unary, type UnaryOp } from '../engine/shaders/elementwise.js';
-import { contiguousStrides, expand, permute as permuteK, slice as sliceK, sliceAssign } from '../engine/shaders/layout.js';
+import { binary, broadcastStrides, full, unary, type UnaryOp } from '../engine/shaders/elementwise.js';
+import { expand, permute as permuteK, slice as sliceK, sliceAssign } from '../engine/shaders/layout.js';
 import { reduce, scatterAxis } from '../engine/shaders/reduce.js';
 import { matmul as matmulK, type MatmulOpts } from '../engine/shaders/matmul.js';
-import { full } from '../engine/shaders/elementwise.js';
 import { record } from './tape.js';
 
 const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -283,4 +282,3 @@ function batchSumTo(g: Tensor, like: Tensor): Tensor {
   return r;
 }
 
-export { broadcastShapes, contiguousStrides };

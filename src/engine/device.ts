@@ -39,7 +39,6 @@ const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'sub
 let gpuFactory: GPU | null = null;
 let current: Gpu | null = null;
 let opening: Promise<Gpu> | null = null;
-let lostHandler: ((msg: string) => void) | null = null;
 
 /** Opens the process's device (once; later calls return the same one). */
 export function initDevice(opts: DeviceOptions = {}): Promise<Gpu> {
@@ -89,9 +88,7 @@ async function open(opts: DeviceOptions): Promise<Gpu> {
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
   device.lost.then((info) => {
     if (current?.device === device && info.reason !== 'destroyed') {
-      const msg = `WebGPU device lost: ${info.message}`;
-      if (lostHandler) lostHandler(msg);
-      else console.error(msg);
+      console.error(`WebGPU device lost: ${info.message}`);
     }
   });
   device.addEventListener('uncapturederror', (ev) => {
@@ -137,9 +134,6 @@ export function destroyDevice(): void {
   // device-lost event is pending crashes dawn.node in ProcessEvents.
 }
 
-export function onDeviceLost(handler: (msg: string) => void): void {
-  lostHandler = handler;
-}
 
 export const LIMIT_KEYS = [
   'maxBufferSize',

@@ -46,13 +46,4 @@ export class BufferPool {
     }
     this.pending.length = 0;
   }
-
-  /** Destroys the idle buffers (e.g. after a model is dropped). */
-  trim(): void {
-    for (const list of this.free.values()) for (const b of list) {
-      this.allocatedBytes -= b.size;
-      b.destroy();
-    }
-    this.free.clear();
-  }
 }

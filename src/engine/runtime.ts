@@ -103,11 +103,6 @@ export function runtime(): Runtime {
   return state;
 }
 
-/** Drops the runtime's caches (after the device is destroyed). */
-export function resetRuntime(): void {
-  state = null;
-}
-
 /**
  * Records one dispatch of `code` (entry point `main`). Bindings are numbered in order,
  * then the params (u32 words; floats as `fbits(x)`) at the next binding as a uniform.
@@ -200,6 +195,7 @@ export async function sync(): Promise<void> {
   checkErrors();
 }
 
-export function stats(): { pipelines: number; dispatches: number; submits: number } {
-  return { pipelines: state?.pipelines.size ?? 0, dispatches: state?.totalDispatches ?? 0, submits: state?.submits ?? 0 };
+/** Pipelines compiled, dispatches and submits so far, and the bytes of GPU buffers the pool holds (live and idle). */
+export function stats(): { pipelines: number; dispatches: number; submits: number; pooledBytes: number } {
+  return { pipelines: state?.pipelines.size ?? 0, dispatches: state?.totalDispatches ?? 0, submits: state?.submits ?? 0, pooledBytes: state?.storage.allocatedBytes ?? 0 };
 }
