@@ -3,7 +3,7 @@
 // ms per step and effective GB/s (bytes each kernel must read and write once).
 import { Tensor, tidy } from '../src/engine/tensor.js';
 import { Adam, clipGradNorm, gradNormScale } from '../src/optim/index.js';
-import { time, type Row } from './util.js';
+import { time, msColumns, type Row } from './util.js';
 
 const ADAM_BYTES = 28; // read p, g, m, v; write p, m, v (f32)
 const CLIP_BYTES = 12; // sum of squares reads g; the in-place scale reads and writes g
@@ -43,7 +43,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     ];
     for (const [what, fn, bytes] of cases) {
       const t = await time(fn, { warmup: 2, runs: 7 });
-      rows.push({ name: `${name} ${what}`, params_M: n / 1e6, ms: t.median * 1e3, min_ms: t.min * 1e3, gbps: (bytes * n) / t.median / 1e9 });
+      rows.push({ ...msColumns(t), name: `${name} ${what}`, params_M: n / 1e6, gbps: (bytes * n) / t.median / 1e9 });
     }
     opt.dispose();
     for (const p of ps) {

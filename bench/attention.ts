@@ -8,7 +8,7 @@ import { Tensor, tidy } from '../src/engine/tensor.js';
 import { sync } from '../src/engine/runtime.js';
 import { attentionBackward, attentionConfig, attentionForward, type AttentionConfig, type AttentionDims } from '../src/engine/shaders/attention.js';
 import { matmul } from '../src/engine/shaders/matmul.js';
-import { time, type Row } from './util.js';
+import { time, msColumns, type Row } from './util.js';
 
 export async function run(args: Record<string, string | boolean>): Promise<Row[]> {
   const num = (k: string, d: number) => (typeof args[k] === 'string' ? Number(args[k]) : d);
@@ -27,7 +27,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     const c0 = process.cpuUsage();
     for (let r = 0; r < 3; r++) { tidy(fn); await sync(); }
     const c = process.cpuUsage(c0);
-    rows.push({ name, ms: t.median * 1e3, min_ms: t.min * 1e3, max_ms: t.max * 1e3, gflops: flop / t.median / 1e9, cpu_ms: (c.user + c.system) / 3e3 });
+    rows.push({ ...msColumns(t), name, gflops: flop / t.median / 1e9, cpu_ms: (c.user + c.system) / 3e3 });
   };
   const layouts: [string, AttentionDims][] = [['bhtd', { BH: B * H, H: 1, Tq: T, Tk: T, d, layout: 'bhtd' }], ['bthd', { BH: B * H, H, Tq: T, Tk: T, d, layout: 'bthd' }]];
   for (const [layout, dims] of layouts) {

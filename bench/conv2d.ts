@@ -5,7 +5,7 @@
 import { Tensor, tidy } from '../src/engine/tensor.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convGeom, type Conv2dOpts, type ConvConfig } from '../src/engine/shaders/conv2d.js';
 import { sync } from '../src/engine/runtime.js';
-import { time, type Row } from './util.js';
+import { time, rateColumns, type Row } from './util.js';
 
 interface Layer {
   name: string;
@@ -50,7 +50,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
       for (let i = 0; i < 3; i++) { run1(); await sync(); }
       const c = process.cpuUsage(c0);
       const cpu = (c.user + c.system) / 1e6 / 3;
-      rows.push({ name: `${l.name} ${what}`, gflops: flop / t.median / 1e9, min_gflops: flop / t.max / 1e9, max_gflops: flop / t.min / 1e9, ms: t.median * 1e3, gflop_per_cpu_s: flop / cpu / 1e9 });
+      rows.push({ ...rateColumns(t, flop / 1e9, 'gflops'), name: `${l.name} ${what}`, ms: t.median * 1e3, gflop_per_cpu_s: flop / cpu / 1e9 });
     }
     for (const t of [x, w, b, dy]) t.dispose();
   }

@@ -5,7 +5,7 @@ import { Tensor, tidy } from '../src/engine/tensor.js';
 import { stats, sync } from '../src/engine/runtime.js';
 import { backward, noGrad } from '../src/autograd/tape.js';
 import { lstm, type LstmParams } from '../src/autograd/lstm.js';
-import { time, type Row } from './util.js';
+import { time, msColumns, type Row } from './util.js';
 
 export async function run(args: Record<string, string | boolean>): Promise<Row[]> {
   const num = (k: string, d: number) => (typeof args[k] === 'string' ? Number(args[k]) : d);
@@ -37,7 +37,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     const dispatches = stats().dispatches - d0;
     await sync();
     const t = await time(() => (fn(), grads(), undefined), { warmup: 0, runs });
-    rows.push({ name, batch: N, ms: t.median * 1e3, min_ms: t.min * 1e3, max_ms: t.max * 1e3, dispatches, per_step: dispatches / (L * T) });
+    rows.push({ ...msColumns(t), name, batch: N, dispatches, per_step: dispatches / (L * T) });
   };
   await measure('forward', () => tidy(() => { noGrad(() => lstm(x, params, opts)); }));
   await measure('forward+backward', () => tidy(() => backward(lstm(x, params, opts), dy)));

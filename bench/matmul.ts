@@ -2,7 +2,7 @@
 // adds PyTorch's and TF.js-WebGPU's figures for the plain layout (bench/peers/).
 import { Tensor, tidy } from '../src/engine/tensor.js';
 import { matmul } from '../src/engine/shaders/matmul.js';
-import { time, type Row } from './util.js';
+import { time, rateColumns, type Row } from './util.js';
 import { addMatmulPeers } from './peers/kernels.js';
 import { wantedPeers } from './peers/peer.js';
 
@@ -17,7 +17,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
       const reps = Math.max(1, Math.round(2 ** 27 / (n * n * n))); // keep one sample >= ~0.1 s
       const t = await time(() => { tidy(() => { for (let r = 0; r < reps; r++) matmul(a, b, { transA, transB }); }); }, { runs: n >= 2048 ? 3 : 5, warmup: 1 });
       const flop = 2 * n * n * n * reps;
-      rows.push({ name: `${n}${transA ? ' Aᵀ' : ''}${transB ? ' Bᵀ' : ''}`, n, gflops: flop / t.median / 1e9, min_gflops: flop / t.max / 1e9, max_gflops: flop / t.min / 1e9, ms: (t.median * 1e3) / reps });
+      rows.push({ ...rateColumns(t, flop / 1e9, 'gflops'), name: `${n}${transA ? ' Aᵀ' : ''}${transB ? ' Bᵀ' : ''}`, n, ms: (t.median * 1e3) / reps });
     }
     a.dispose();
     b.dispose();

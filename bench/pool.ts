@@ -5,7 +5,7 @@ import { Tensor, tidy } from '../src/engine/tensor.js';
 import { adaptiveAvgPool2dBackward, adaptiveAvgPool2dForward, maxPool2dBackward, maxPool2dForward, poolConfig, type MaxPool2dOpts } from '../src/engine/shaders/pool.js';
 import { unary } from '../src/engine/shaders/elementwise.js';
 import { batchNormBackward, batchNormForward, layerNormBackward, layerNormForward, normConfig, normMode, type NormMode } from '../src/engine/shaders/norm.js';
-import { time, type Row } from './util.js';
+import { time, msColumns, type Row } from './util.js';
 
 function randomTensor(shape: number[], seed: number): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -24,7 +24,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
   const rows: Row[] = [];
   const measure = async (name: string, bytes: number, fn: () => void) => {
     const t = await time(() => void tidy(fn), { runs, warmup: 1 });
-    rows.push({ name, ms: t.median * 1e3, min_ms: t.min * 1e3, max_ms: t.max * 1e3, gbps: bytes / t.median / 1e9 });
+    rows.push({ ...msColumns(t), name, gbps: bytes / t.median / 1e9 });
   };
   const part = (p: string) => !only || only === p;
   if (typeof args.run === 'string') poolConfig.run = Number(args.run);

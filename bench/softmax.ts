@@ -9,14 +9,13 @@ import { crossEntropy, softmax } from '../src/autograd/loss.js';
 import { setRowLanes, softmaxBackward, softmaxForward } from '../src/engine/shaders/softmax.js';
 import { dropoutKernel } from '../src/engine/shaders/dropout.js';
 import { unary } from '../src/engine/shaders/elementwise.js';
-import { time, type Row } from './util.js';
+import { time, msColumns, type Row } from './util.js';
 
 const randn = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 250 - 2);
 
 async function row(name: string, bytes: number, reps: number, fn: () => void): Promise<Row> {
   const t = await time(() => tidy(fn), { runs: 7, warmup: 2 });
-  const ms = (t.median * 1e3) / reps;
-  return { name, ms, gbps: (bytes * reps) / t.median / 1e9, min_ms: (t.min * 1e3) / reps, max_ms: (t.max * 1e3) / reps };
+  return { ...msColumns(t, reps), name, gbps: (bytes * reps) / t.median / 1e9 };
 }
 
 export async function run(args: Record<string, string | boolean>): Promise<Row[]> {

@@ -1,32 +1,63 @@
-// Timing helpers for bench/: warm-up, several runs, median with min/max, all GPU work
-// waited for (a synchronised wall clock).
+// Timing helpers for bench/: warm-up, several runs, median with min/max. Each run is timed
+// two ways: with GPU timestamp queries around every compute pass it records (when the
+// adapter has them: the span from the first pass's start to the last one's end, which
+// leaves out host work such as encoding and readback), and with a wall clock that waits
+// for all its GPU work (a synchronised wall clock).
 
-import { sync } from '../src/engine/runtime.js';
+import { sync, startGpuTimer, stopGpuTimer } from '../src/engine/runtime.js';
 
-export interface Timing {
+export interface Stats {
   median: number; // seconds
   min: number;
   max: number;
-  runs: number;
 }
 
+export interface Timing extends Stats {
+  runs: number;
+  /** Which clock median/min/max are from. */
+  clock: 'gpu' | 'wall';
+  wall: Stats;
+  gpu: Stats | null; // null: no timestamp queries on this adapter (or too many passes in a run)
+}
+
+export interface TimeOptions {
+  warmup?: number;
+  runs?: number;
+  /** Sample on (up to 50 samples) until this many seconds have passed. */
+  minSeconds?: number;
+  /** The clock of median/min/max: 'gpu' (timestamps, the wall clock where there are none) or 'wall'. */
+  prefer?: 'gpu' | 'wall';
+}
+
+const stats = (xs: number[]): Stats => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
+};
+
 /** Times `fn` (which records GPU work) `runs` times after `warmup` runs. */
-export async function time(fn: () => void | Promise<void>, { warmup = 2, runs = 7, minSeconds = 0 } = {}): Promise<Timing> {
+export async function time(fn: () => void | Promise<void>, { warmup = 2, runs = 7, minSeconds = 0, prefer = 'gpu' }: TimeOptions = {}): Promise<Timing> {
   for (let i = 0; i < warmup; i++) {
     await fn();
     await sync();
   }
-  const samples: number[] = [];
+  const wall: number[] = [], gpu: number[] = [];
+  let timestamps = true;
   const start = performance.now();
-  while (samples.length < runs || (performance.now() - start) / 1e3 < minSeconds) {
+  while (wall.length < runs || (performance.now() - start) / 1e3 < minSeconds) {
+    const timer = timestamps && startGpuTimer();
     const t0 = performance.now();
     await fn();
     await sync();
-    samples.push((performance.now() - t0) / 1e3);
-    if (samples.length >= 50) break;
+    wall.push((performance.now() - t0) / 1e3);
+    const t = timer ? await stopGpuTimer() : null;
+    if (t) gpu.push(t.span);
+    else timestamps = false;
+    if (wall.length >= 50) break;
   }
-  samples.sort((a, b) => a - b);
-  return { median: samples[Math.floor(samples.length / 2)], min: samples[0], max: samples[samples.length - 1], runs: samples.length };
+  const g = timestamps ? stats(gpu) : null;
+  const w = stats(wall);
+  const main = prefer === 'gpu' && g ? g : w;
+  return { ...main, runs: wall.length, clock: main === g ? 'gpu' : 'wall', wall: w, gpu: g };
 }
 
 export interface Row {
@@ -57,4 +88,15 @@ export function parseArgs(argv: string[]): Record<string, string | boolean> {
     } else out[a.slice(2)] = true;
   }
   return out;
+}
+
+/** `<unit>`, `min_<unit>`, `max_<unit>` (work per second on the timing's clock), `wall_<unit>` and `clock`. */
+export function rateColumns(t: Timing, work: number, unit: string): Row {
+  return { name: '', [unit]: work / t.median, [`min_${unit}`]: work / t.max, [`max_${unit}`]: work / t.min, [`wall_${unit}`]: work / t.wall.median, clock: t.clock };
+}
+
+/** `ms`, `min_ms`, `max_ms` (per one of `per` repetitions, on the timing's clock), `wall_ms` and `clock`. */
+export function msColumns(t: Timing, per = 1): Row {
+  const ms = (s: number) => (s * 1e3) / per;
+  return { name: '', ms: ms(t.median), min_ms: ms(t.min), max_ms: ms(t.max), wall_ms: ms(t.wall.median), clock: t.clock };
 }

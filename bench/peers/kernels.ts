@@ -28,6 +28,11 @@ function convGflop(l: ConvLayer): number {
   return (2 * N * O * OH * OW * C * KH * KW) / 1e9;
 }
 
+/** Our rate in a row of rateColumns: wall clock, and GPU clock when the row's is. */
+export function ours(r: Row, unit: string): { wall: number; gpu: number | null } {
+  return { wall: Number(r[`wall_${unit}`]), gpu: r.clock === 'gpu' ? Number(r[unit]) : null };
+}
+
 export const matmulCase = (n: number, runs: number): PeerCase => ({ id: `matmul ${n}`, kind: 'matmul', n, runs, warmup: 1, minSeconds: 2 });
 
 /** Runs each wanted peer on the cases `casesFor` gives it, one peer after the other. */
@@ -41,7 +46,7 @@ export async function runPeers(peers: readonly PeerName[], casesFor: (p: PeerNam
 export async function addMatmulPeers(rows: Row[], peers: readonly PeerName[], o: PeerOptions): Promise<PeerRun[]> {
   const sizes = [...new Set(rows.map((r) => Number(r.n)))];
   const runs = await runPeers(peers, (p) => sizes.map((n) => matmulCase(n, 5)), o);
-  for (const r of rows) if (r.name === String(r.n)) peerColumns(r, runs, `matmul ${r.n}`, matmulGflop(Number(r.n)), Number(r.gflops), 'gflops');
+  for (const r of rows) if (r.name === String(r.n)) peerColumns(r, runs, `matmul ${r.n}`, matmulGflop(Number(r.n)), ours(r, 'gflops'), 'gflops');
   return runs;
 }
 
@@ -52,7 +57,7 @@ export async function kernelTable(peers: readonly PeerName[], o: PeerOptions & {
   const rows: Row[] = [];
   for (const r of await matmul({ sizes: MATMUL_SIZES.join(',') })) {
     if (r.name !== String(r.n)) continue;
-    rows.push({ name: `matmul ${r.n}`, gflops: r.gflops, min_gflops: r.min_gflops, max_gflops: r.max_gflops });
+    rows.push({ name: `matmul ${r.n}`, gflops: r.gflops, min_gflops: r.min_gflops, max_gflops: r.max_gflops, wall_gflops: r.wall_gflops, clock: r.clock });
   }
   const conv = new Map<string, ConvLayer>();
   for (const l of CONV_LAYERS) {
@@ -61,7 +66,7 @@ export async function kernelTable(peers: readonly PeerName[], o: PeerOptions & {
       if (!part) continue;
       const id = `conv2d ${l.key} ${part}`;
       conv.set(id, l);
-      rows.push({ name: r.name, gflops: r.gflops, min_gflops: r.min_gflops, max_gflops: r.max_gflops, _id: id });
+      rows.push({ name: r.name, gflops: r.gflops, min_gflops: r.min_gflops, max_gflops: r.max_gflops, wall_gflops: r.wall_gflops, clock: r.clock, _id: id });
     }
   }
   const cases = (p: PeerName): PeerCase[] => [
@@ -73,7 +78,7 @@ export async function kernelTable(peers: readonly PeerName[], o: PeerOptions & {
     const id = typeof r._id === 'string' ? r._id : r.name;
     delete r._id;
     const l = conv.get(id);
-    peerColumns(r, runs, id, l ? convGflop(l) : matmulGflop(Number(id.split(' ')[1])), Number(r.gflops), 'gflops');
+    peerColumns(r, runs, id, l ? convGflop(l) : matmulGflop(Number(id.split(' ')[1])), ours(r, 'gflops'), 'gflops');
   }
   return { rows, peers: runs };
 }

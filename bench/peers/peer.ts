@@ -25,10 +25,12 @@ export interface PeerCase {
 }
 
 export interface PeerTiming {
-  median: number; // seconds per sample
+  median: number; // seconds per sample, wall clock (waited for)
   min: number;
   max: number;
   runs: number;
+  /** The peer's own GPU clock, where it has one (TF.js: timestamp queries; PyTorch: CUDA events). */
+  gpu?: { median: number; min: number; max: number };
 }
 
 export class PeerRun {
@@ -36,10 +38,12 @@ export class PeerRun {
   info: Record<string, unknown> | null = null;
   constructor(readonly name: PeerName, public absent: string | null) {}
 
-  /** work / median seconds, or null when the peer or this case did not run. */
-  rate(id: string, work: number): number | null {
+  /** work / median seconds (wall clock, or the peer's GPU clock), or null when the peer, this case or that clock did not run. */
+  rate(id: string, work: number, clock: 'wall' | 'gpu' = 'wall'): number | null {
     const r = this.results.get(id);
-    return r && 'median' in r ? work / r.median : null;
+    if (!r || !('median' in r)) return null;
+    const t = clock === 'wall' ? r : r.gpu;
+    return t ? work / t.median : null;
   }
 
   /** One line for the report: what ran (version, device) or why it did not. */
@@ -116,7 +120,7 @@ export async function runPeer(name: PeerName, cases: PeerCase[], o: PeerOptions 
       if (!line.startsWith('{')) continue;
       const msg = JSON.parse(line) as Record<string, unknown> & { type: string; id?: string; message?: string } & PeerTiming;
       if (msg.type === 'info') run.info = msg;
-      else if (msg.type === 'result') run.results.set(msg.id!, { median: msg.median, min: msg.min, max: msg.max, runs: msg.runs });
+      else if (msg.type === 'result') run.results.set(msg.id!, { median: msg.median, min: msg.min, max: msg.max, runs: msg.runs, ...(msg.gpu ? { gpu: msg.gpu } : {}) });
       else if (msg.type === 'error') run.results.set(msg.id!, { error: msg.message ?? 'failed' });
     }
   });
@@ -147,13 +151,20 @@ export function wantedPeers(arg: string | boolean | undefined): PeerName[] {
 
 /**
  * Adds each peer's rate for case `id` (`<peer>_<unit>`, or `<peer>` without a unit: work / its
- * median seconds) and our ratio to it (`x_<peer>`: ours / peer) to `row`; null where the peer
- * has no figure.
+ * median seconds) and our ratio to it (`x_<peer>`: ours / peer), wall clock against wall
+ * clock, to `row`; null where the peer has no figure. Where both sides have a GPU clock,
+ * `<peer>_gpu_<unit>` and `x_<peer>_gpu` compare those too.
  */
-export function peerColumns(row: Record<string, string | number | null>, runs: readonly PeerRun[], id: string, work: number, ours: number, unit = ''): void {
+export function peerColumns(row: Record<string, string | number | null>, runs: readonly PeerRun[], id: string, work: number, ours: { wall: number; gpu?: number | null }, unit = ''): void {
+  const col = (name: string) => (unit ? `${name}_${unit}` : name);
   for (const p of runs) {
     const r = p.rate(id, work);
-    row[unit ? `${p.name}_${unit}` : p.name] = r;
-    row[`x_${p.name}`] = r ? ours / r : null;
+    row[col(p.name)] = r;
+    row[`x_${p.name}`] = r ? ours.wall / r : null;
+    const g = ours.gpu ? p.rate(id, work, 'gpu') : null;
+    if (g) {
+      row[col(`${p.name}_gpu`)] = g;
+      row[`x_${p.name}_gpu`] = ours.gpu! / g;
+    }
   }
 }

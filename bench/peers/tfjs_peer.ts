@@ -6,6 +6,8 @@
 // batch, lr, clip}, written with tfjs-core ops in TF.js's own layout (NHWC, HWIO filters):
 // a step is upload, forward, softmax cross-entropy, gradients, global-norm clipping, Adam,
 // then the loss read back. Any other model is answered with an error ("LeNet only").
+// Matmul is also timed on the GPU clock, with TF.js's own profiler (tf.time: timestamp
+// queries around each kernel) when the adapter has them.
 
 import { createRequire } from 'node:module';
 import { create, globals } from 'webgpu';
@@ -26,7 +28,8 @@ interface Tf {
   losses: { softmaxCrossEntropy: Op };
   randomNormal: Op; randomUniform: Op; tensor: Op; tensor1d: Op; oneHot: Op; scalar: Op; add: Op; mul: Op;
   div: Op; minimum: Op; sqrt: Op; sum: Op; square: Op; relu: Op; conv2d: Op; maxPool: Op; reshape: Op; matMul: Op; slice: Op;
-  backend(): { device?: GPUDevice };
+  backend(): { device?: GPUDevice; supportTimestampQuery?: boolean };
+  time(f: () => void): Promise<{ kernelMs: number | { error: string } }>;
 }
 
 interface Case {
@@ -65,6 +68,15 @@ async function timed(fn: (reps: number) => Promise<void>, runs: number, warmup: 
   return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], runs: s.length, reps };
 }
 
+/** Median, min and max of `runs` GPU-clock samples (seconds), after one warm-up; null where there is no GPU clock. */
+async function gpuTimed(sample: () => Promise<number | null>, runs: number) {
+  if ((await sample()) === null) return null;
+  const s: number[] = [];
+  for (let i = 0; i < runs; i++) s.push((await sample())!);
+  s.sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
+}
+
 /** Reads one element: waits for everything queued before it. */
 async function wait(tf: Tf, t: T): Promise<void> {
   const one = tf.slice(t, new Array(t.shape.length).fill(0), new Array(t.shape.length).fill(1));
@@ -75,7 +87,7 @@ async function wait(tf: Tf, t: T): Promise<void> {
 function matmulCase(tf: Tf, c: Case) {
   const n = c.n!;
   const a = tf.randomNormal([n, n]), b = tf.randomNormal([n, n]);
-  return async (reps: number) => {
+  return Object.assign(async (reps: number) => {
     const out = tf.tidy(() => {
       let y = tf.matMul(a, b);
       for (let r = 1; r < reps; r++) y = tf.matMul(a, b);
@@ -83,7 +95,15 @@ function matmulCase(tf: Tf, c: Case) {
     });
     await wait(tf, out);
     out.dispose();
-  };
+  }, {
+    /** Seconds of GPU time per call, from TF.js's timestamp queries; null where it has none. */
+    gpu: async () => {
+      if (!tf.backend().supportTimestampQuery) return null;
+      const r = await tf.time(() => tf.tidy(() => void tf.matMul(a, b)));
+      if (typeof r.kernelMs !== 'number') throw new Error(`tf.time: ${r.kernelMs.error}`);
+      return r.kernelMs / 1e3;
+    },
+  });
 }
 
 /** LeNet (conv 5x5 6, pool, conv 5x5 16, pool, 120, 84, classes) with PyTorch's default init bounds. */
@@ -157,6 +177,7 @@ async function main(): Promise<void> {
   if (process.env.WEBGPU_BACKEND) flags.push(`backend=${process.env.WEBGPU_BACKEND}`);
   if (process.env.WEBGPU_ADAPTER) flags.push(`adapter=${process.env.WEBGPU_ADAPTER}`);
   if (process.env.DAWN_TOGGLES) flags.push(`enable-dawn-features=${process.env.DAWN_TOGGLES}`);
+  flags.push('disable-dawn-features=timestamp_quantization'); // as src/engine/device.ts
   Object.assign(globalThis, globals);
   const gpu = create(flags);
   Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
@@ -176,8 +197,9 @@ async function main(): Promise<void> {
       errors.length = 0;
       const fn = c.kind === 'matmul' ? matmulCase(tf, c) : modelCase(tf, c);
       const t = await timed(fn, c.runs, c.warmup, c.kind === 'matmul' ? 0.02 : 0, c.minSeconds ?? 0);
+      const gpu = 'gpu' in fn ? await gpuTimed(fn.gpu, c.runs) : null;
       if (errors.length) throw new Error(`WebGPU error: ${errors[0]}`);
-      emit({ type: 'result', id: c.id, ...t });
+      emit({ type: 'result', id: c.id, ...t, ...(gpu ? { gpu } : {}) });
     } catch (e) {
       emit({ type: 'error', id: c.id, message: (e as Error).message.split('\n')[0] });
     }

@@ -12,7 +12,8 @@ Protocol (bench/peers/peer.ts is the other end):
           and every case "runs" and "warmup" (and optionally "minSeconds": sample on, up to 50
           samples, until that much time has passed).
   stdout  one JSON object a line: first {"type": "info", ...}, then for each case either
-          {"type": "result", "id", "median", "min", "max", "runs", "reps"} (seconds per call) or
+          {"type": "result", "id", "median", "min", "max", "runs", "reps"} (seconds per call; on CUDA
+          kernels also "gpu": {"median", "min", "max"}, the same calls timed with CUDA events) or
           {"type": "error", "id", "message"}; then {"type": "done"}.
 
 A kernel sample repeats the call `reps` times (chosen in warm-up so a sample lasts >= 20 ms)
@@ -62,6 +63,21 @@ def timed(fn, sync, runs, warmup, min_sample=0.0, min_seconds=0.0):
         samples.append(sample(reps))
     samples.sort()
     return {'median': samples[len(samples) // 2], 'min': samples[0], 'max': samples[-1], 'runs': len(samples), 'reps': reps}
+
+
+def gpu_timed(fn, runs, reps):
+    """Seconds per call on the GPU clock (CUDA events around `reps` calls), `runs` samples."""
+    samples = []
+    for _ in range(runs):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) / 1e3 / reps)
+    samples.sort()
+    return {'median': samples[len(samples) // 2], 'min': samples[0], 'max': samples[-1]}
 
 
 def filled(shape, dev):
@@ -138,7 +154,10 @@ def main():
         try:
             fn = CASES[c['kind']](c, dev)
             min_sample = 0.02 if c['kind'] in KERNELS else 0.0
-            emit({'type': 'result', 'id': c['id'], **timed(fn, sync, c.get('runs', 5), c.get('warmup', 2), min_sample, c.get('minSeconds', 0.0))})
+            t = timed(fn, sync, c.get('runs', 5), c.get('warmup', 2), min_sample, c.get('minSeconds', 0.0))
+            if dev.type == 'cuda' and c['kind'] in KERNELS:
+                t['gpu'] = gpu_timed(fn, c.get('runs', 5), t['reps'])
+            emit({'type': 'result', 'id': c['id'], **t})
         except Exception as e:  # report and go on with the next case
             traceback.print_exc(file=sys.stderr)
             emit({'type': 'error', 'id': c['id'], 'message': f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'})

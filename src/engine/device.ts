@@ -66,6 +66,8 @@ async function open(opts: DeviceOptions): Promise<Gpu> {
   if (backend) flags.push(`backend=${backend}`);
   if (adapterName) flags.push(`adapter=${adapterName}`);
   if (process.env.DAWN_TOGGLES) flags.push(`enable-dawn-features=${process.env.DAWN_TOGGLES}`);
+  // Dawn rounds timestamps to ~0.1 ms unless told not to (a browser's privacy measure).
+  flags.push('disable-dawn-features=timestamp_quantization');
   gpuFactory = create(flags);
   let adapter: GPUAdapter | null = null;
   try {

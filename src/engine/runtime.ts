@@ -1,5 +1,6 @@
 // Command encoding: cached pipelines, one compute pass for many dispatches, a ring of
-// uniform slots written once per submit, dispatch-size folding and readback.
+// uniform slots written once per submit, dispatch-size folding, readback, and a GPU
+// timer (timestamp queries around each compute pass) for bench/.
 
 import { checkErrors, gpu } from './device.js';
 import { BufferPool } from './pool.js';
@@ -31,6 +32,7 @@ class Runtime {
   totalDispatches = 0;
   submits = 0;
   maxBinding: number;
+  timer: GpuTimer | null = null;
   private staging: GPUBuffer[] = [];
 
   constructor() {
@@ -58,7 +60,7 @@ class Runtime {
 
   computePass(): GPUComputePassEncoder {
     this.encoder ??= this.device.createCommandEncoder();
-    this.pass ??= this.encoder.beginComputePass();
+    this.pass ??= this.encoder.beginComputePass(this.timer?.passWrites());
     return this.pass;
   }
 
@@ -193,6 +195,74 @@ export async function sync(): Promise<void> {
   flush();
   if (state) await state.device.queue.onSubmittedWorkDone();
   checkErrors();
+}
+
+const TIMER_QUERIES = 4096; // 2 a pass
+
+/** Timestamp queries written at the start and end of every compute pass while a timer runs. */
+class GpuTimer {
+  readonly querySet: GPUQuerySet;
+  readonly resolved: GPUBuffer;
+  used = 0;
+  overflow = false;
+  constructor(readonly device: GPUDevice) {
+    this.querySet = device.createQuerySet({ type: 'timestamp', count: TIMER_QUERIES });
+    this.resolved = device.createBuffer({ size: TIMER_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  }
+  passWrites(): GPUComputePassDescriptor | undefined {
+    if (this.used + 2 > TIMER_QUERIES) {
+      this.overflow = true;
+      return undefined;
+    }
+    this.used += 2;
+    return { timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: this.used - 2, endOfPassWriteIndex: this.used - 1 } };
+  }
+}
+
+let idleTimer: GpuTimer | null = null;
+
+/**
+ * Starts timing the compute passes recorded from now on with timestamp queries; false (and
+ * no timer) when the device lacks the 'timestamp-query' feature. Work recorded before is
+ * submitted first, so that it is not counted.
+ */
+export function startGpuTimer(): boolean {
+  const rt = runtime();
+  if (!gpu().features.has('timestamp-query')) return false;
+  if (rt.timer) throw new Error('a GPU timer is already running');
+  rt.flush();
+  rt.timer = idleTimer?.device === rt.device ? idleTimer : new GpuTimer(rt.device);
+  idleTimer = null;
+  rt.timer.used = 0;
+  rt.timer.overflow = false;
+  return true;
+}
+
+/** What a GPU timer saw: seconds from the first timed pass's start to the last one's end, the passes' own seconds summed, and their count. */
+export interface GpuTime {
+  span: number;
+  busy: number;
+  passes: number;
+}
+
+/** Stops the timer and reads its queries (waits for the GPU); null when more passes ran than it could record. */
+export async function stopGpuTimer(): Promise<GpuTime | null> {
+  const rt = runtime();
+  const t = rt.timer;
+  if (!t) throw new Error('no GPU timer is running');
+  rt.flush();
+  rt.timer = null;
+  try {
+    if (t.overflow) return null;
+    if (t.used === 0) return { span: 0, busy: 0, passes: 0 };
+    rt.commandEncoder().resolveQuerySet(t.querySet, 0, t.used, t.resolved, 0);
+    const ns = new BigUint64Array(await readBuffer(t.resolved, t.used * 8));
+    let busy = 0n;
+    for (let i = 0; i < t.used; i += 2) busy += ns[i + 1] - ns[i];
+    return { span: Number(ns[t.used - 1] - ns[0]) / 1e9, busy: Number(busy) / 1e9, passes: t.used / 2 };
+  } finally {
+    idleTimer = t;
+  }
 }
 
 /** Pipelines compiled, dispatches and submits so far, and the bytes of GPU buffers the pool holds (live and idle). */

@@ -129,6 +129,46 @@ describe.skipIf(!hasGpu)('runtime', () => {
     expect(sizeClass(3 << 20)).toBe(3 << 20);
   });
 
+  it('times compute passes with timestamp queries', async () => {
+    const { gpu } = await import('../../src/engine/device.js');
+    const { startGpuTimer, stopGpuTimer, runtime } = await import('../../src/engine/runtime.js');
+    if (!gpu().features.has('timestamp-query')) {
+      expect(startGpuTimer()).toBe(false);
+      return;
+    }
+    const a = toGpu(rand([128, 128], 6)).keep();
+    const timed = async (reps: number, passes: number) => {
+      expect(startGpuTimer()).toBe(true);
+      const t0 = performance.now();
+      tidy(() => {
+        for (let p = 0; p < passes; p++) {
+          for (let r = 0; r < reps; r++) op.matmul(a, a);
+          runtime().commandEncoder(); // ends the pass
+        }
+      });
+      const t = await stopGpuTimer();
+      return { t: t!, wall: (performance.now() - t0) / 1e3 };
+    };
+    const one = await timed(1, 1), many = await timed(16, 3);
+    expect(one.t.passes).toBe(1);
+    expect(many.t.passes).toBe(3);
+    for (const { t, wall } of [one, many]) {
+      expect(t.busy).toBeGreaterThan(0);
+      expect(t.busy).toBeLessThanOrEqual(t.span * (1 + 1e-9));
+      expect(t.span).toBeLessThan(wall);
+    }
+    expect(many.t.busy).toBeGreaterThan(one.t.busy * 4); // 48 times the work
+    // More passes than the query set holds: no figure rather than a wrong one.
+    expect(startGpuTimer()).toBe(true);
+    const x = Tensor.from([1, 2, 3]);
+    for (let p = 0; p < 2049; p++) {
+      unary('addScalar', x, 1).dispose();
+      runtime().commandEncoder();
+    }
+    expect(await stopGpuTimer()).toBeNull();
+    for (const t of [a, x]) t.dispose();
+  });
+
   it('raises shader errors instead of computing garbage', async () => {
     const { dispatch } = await import('../../src/engine/runtime.js');
     const t = Tensor.from([1]);
