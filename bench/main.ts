@@ -1,5 +1,7 @@
-// `npm run bench -- <part> [--json] [options]`: each part is bench/<part>.ts exporting
-// `run(args)`, which returns its rows; the terminal gets a table, --json the full record.
+// `npm run bench -- <part> [--json] [--json-out FILE] [options]`: each part is bench/<part>.ts
+// exporting `run(args)`, which returns its rows; the terminal gets a table, --json the full
+// record, --json-out FILE the record on one line in FILE (bench/gpu/run.sh collects them).
+import { writeFileSync } from 'node:fs';
 import { destroyDevice, gpu, initDevice } from '../src/engine/device.js';
 import { parseArgs, table, type Row } from './util.js';
 
@@ -18,7 +20,9 @@ async function main(): Promise<void> {
   const mod = (await import(`./${part}.js`)) as { run: (a: typeof args) => Promise<Row[]> };
   const rows = await mod.run(args);
   const adapter = `${g.info.description || g.info.device} (${g.info.vendor}, ${g.info.architecture})`;
-  if (args.json) console.log(JSON.stringify({ part, adapter, date: new Date().toISOString(), rows }, null, 1));
+  const record = { part, args, adapter, date: new Date().toISOString(), rows };
+  if (typeof args['json-out'] === 'string') writeFileSync(args['json-out'], JSON.stringify(record) + '\n');
+  if (args.json) console.log(JSON.stringify(record, null, 1));
   else console.log(`${part} on ${adapter}\n${table(rows)}`);
 }
 

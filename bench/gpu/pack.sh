@@ -21,6 +21,7 @@ OUT_DIR=${1:-dist-bench/gpu-pack}
 log() { echo "pack: $*" >&2; }
 
 log "building dist/ and dist-bench/"
+rm -rf dist-bench/bench dist-bench/src # no stale modules in the pack
 npx tsc -p tsconfig.json
 npx tsc -p tsconfig.bench.json
 

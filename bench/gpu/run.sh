@@ -86,7 +86,7 @@ step() { # step NAME LIMIT_S command...
   [ -f "$WORK/step.json" ] && cat "$WORK/step.json" >>"$RESULTS/results.jsonl"
   [ "$rc" = 0 ] || { log "$name: exit $rc$([ "$rc" = 124 ] && echo " (over ${limit} s)")"; status=1; }
 }
-BENCH=("$NODE" dist-bench/bench/gpu/part.js train --torch-device "${TORCH_DEVICE:-auto}" --json-out "$WORK/step.json")
+BENCH=("$NODE" dist-bench/bench/main.js train --torch-device "${TORCH_DEVICE:-auto}" --json-out "$WORK/step.json")
 for s in $STEPS; do
   case $s in
     device) step device 30 "$NODE" dist/cli.js device ;;
