@@ -10,38 +10,17 @@
 Needs PyTorch and torchvision (resnet18) or transformers (vit), and their own download
 of the weights (or a warm cache). The engine itself never downloads anything.
 """
-import json
 import os
-import struct
 import sys
 
+from safetensors_io import write_safetensors
 
-def write_safetensors(path, state, metadata=None):
-    """A state dict of torch tensors -> safetensors (F32, and I64 for integer buffers)."""
+
+def as_pairs(state):
+    """A state dict -> (name, tensor) pairs in float32, and int64 for integer buffers."""
     import torch
 
-    header, blobs, offset = {}, [], 0
-    for name, t in state.items():
-        t = t.detach().cpu().contiguous()
-        if t.dtype.is_floating_point:
-            t, dtype = t.to(torch.float32), "F32"
-        else:
-            t, dtype = t.to(torch.int64), "I64"
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    if metadata:
-        header["__metadata__"] = metadata
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+    return [(k, t.detach().cpu().to(torch.float32 if t.is_floating_point() else torch.int64)) for k, t in state.items()]
 
 
 def resnet18(out):
@@ -49,7 +28,7 @@ def resnet18(out):
 
     model = torchvision.models.resnet18(weights=torchvision.models.ResNet18_Weights.DEFAULT)
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    write_safetensors(out, model.state_dict())
+    write_safetensors(out, as_pairs(model.state_dict()))
     print(f"wrote {out}: torchvision resnet18 ({sum(p.numel() for p in model.parameters()):,} parameters)")
 
 
@@ -61,7 +40,7 @@ def vit(out, name="google/vit-base-patch16-224"):
     os.makedirs(out, exist_ok=True)
     model.config.to_json_file(os.path.join(out, "config.json"))
     processor.save_pretrained(out)
-    write_safetensors(os.path.join(out, "model.safetensors"), model.state_dict(), {"format": "pt"})
+    write_safetensors(os.path.join(out, "model.safetensors"), as_pairs(model.state_dict()), {"format": "pt"})
     print(f"wrote {out}: {name} ({sum(p.numel() for p in model.parameters()):,} parameters)")
 
 
