@@ -19,6 +19,8 @@ export interface Gpu {
   features: Set<string>;
   limits: GPUSupportedLimits;
   isSoftware: boolean;
+  /** The subgroup size where the device has 'subgroups' and the adapter a single size, else 0. */
+  subgroupSize: number;
 }
 
 export class NoAdapterError extends Error {
@@ -110,8 +112,14 @@ async function open(opts: DeviceOptions): Promise<Gpu> {
     features: new Set(device.features as unknown as Iterable<string>),
     limits: device.limits,
     isSoftware: /software|llvmpipe|lavapipe|swiftshader/i.test(`${ai.architecture} ${ai.device} ${ai.description}`),
+    subgroupSize: subgroupSize(device, ai),
   };
   return current;
+}
+
+function subgroupSize(device: GPUDevice, info: GPUAdapterInfo): number {
+  const { subgroupMinSize: min, subgroupMaxSize: max } = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  return device.features.has('subgroups') && min && min === max ? min : 0;
 }
 
 const errors: string[] = [];

@@ -107,7 +107,9 @@ describe.skipIf(!hasGpu)('shape ops', () => {
 });
 
 describe.skipIf(!hasGpu)('matmul', () => {
-  const SIZES: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 33, 9], [8, 12, 16], [64, 64, 64], [65, 130, 67], [2, 2, 300], [130, 3, 5]];
+  // N above 128 takes the subgroup-broadcast kernel on CPU adapters with subgroups: M not
+  // a multiple of its 16 rows, a K tail, and one small enough for a gradient check.
+  const SIZES: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 33, 9], [8, 12, 16], [64, 64, 64], [65, 130, 67], [2, 2, 300], [130, 3, 5], [33, 257, 10], [2, 140, 3]];
   for (const transA of [false, true]) for (const transB of [false, true]) {
     it(`forward, transA=${transA} transB=${transB}`, async () => {
       for (const [k, [M, N, K]] of SIZES.entries()) {
@@ -118,13 +120,23 @@ describe.skipIf(!hasGpu)('matmul', () => {
       }
     });
   }
+  it('wide products take the subgroup-broadcast kernel on lavapipe', async () => {
+    const { gpu } = await import('../../src/engine/device.js');
+    const { matmulConfig } = await import('../../src/engine/shaders/matmul.js');
+    if (!/llvmpipe/.test(gpu().info.description + gpu().info.device)) return; // elsewhere: not claimed
+    expect(gpu().subgroupSize).toBeGreaterThan(0); // 8 (16 with LP_NATIVE_VECTOR_WIDTH=512)
+    expect(matmulConfig(257).sg).toBe(gpu().subgroupSize);
+    expect(matmulConfig(100).sg ?? 0).toBe(0);
+  });
   it('batched, with a broadcast operand', async () => {
     await check((xs) => op.matmul(xs[0], xs[1]), ([x, y]) => matmulRef(x, y), [rand([3, 5, 6], 1), rand([3, 6, 7], 2)], { what: 'batched' });
     await check((xs) => op.matmul(xs[0], xs[1]), ([x, y]) => matmulRef(x, y), [rand([2, 4, 5], 3), rand([5, 3], 4)], { what: 'broadcast B' });
     await check((xs) => op.matmul(xs[0], xs[1], { transA: true }), ([x, y]) => matmulRef(x, y, true), [rand([6, 4], 5), rand([2, 6, 5], 6)], { what: 'broadcast A' });
+    await check((xs) => op.matmul(xs[0], xs[1]), ([x, y]) => matmulRef(x, y), [rand([3, 18, 7], 7), rand([3, 7, 150], 8)], { what: 'batched, wide', grad: false });
+    await check((xs) => op.matmul(xs[0], xs[1], { transA: true }), ([x, y]) => matmulRef(x, y, true), [rand([2, 6, 17], 9), rand([6, 133], 10)], { what: 'batched Aᵀ, wide', grad: false });
   });
   it('fused bias and relu', async () => {
-    for (const [M, N, K] of [[5, 7, 3], [16, 8, 12], [4, 2, 9]]) {
+    for (const [M, N, K] of [[5, 7, 3], [16, 8, 12], [4, 2, 9], [21, 150, 7]]) {
       const ref = ([x, y, b]: Arr[]) => {
         const z = zip(matmulRef(x, y, false, true), b, (p, q) => p + q);
         return map(z, (v) => Math.max(v, 0));
@@ -139,7 +151,7 @@ describe.skipIf(!hasGpu)('matmul above the binding limit', () => {
     const { matmulLimits } = await import('../../src/engine/shaders/matmul.js');
     matmulLimits.maxBindingElements = 600;
     try {
-      for (const [M, N, K, transA, transB] of [[40, 9, 50, false, true], [7, 60, 45, false, false], [30, 33, 41, true, false], [12, 64, 80, false, true], [9, 70, 20, true, true]] as [number, number, number, boolean, boolean][]) {
+      for (const [M, N, K, transA, transB] of [[40, 9, 50, false, true], [7, 60, 45, false, false], [30, 33, 41, true, false], [12, 64, 80, false, true], [9, 70, 20, true, true], [5, 300, 3, false, false], [6, 260, 2, true, true]] as [number, number, number, boolean, boolean][]) {
         const a = rand(transA ? [K, M] : [M, K], M + K), b = rand(transB ? [N, K] : [K, N], N + K), bias = rand([N], 3);
         const ref = ([x, y, z]: Arr[]) => map(zip(matmulRef(x, y, transA, transB), z, (p, q) => p + q), (v) => Math.max(v, 0));
         await check((xs) => op.matmul(xs[0], xs[1], { transA, transB, bias: xs[2], relu: true }), ref, [a, b, bias], { atol: 1e-4, grad: false, what: `blocked ${M}x${N}x${K} ${transA} ${transB}` });

@@ -5,6 +5,11 @@
 // takes 4 steps at a time, reading vec4s along whichever axis is contiguous (when rows
 // are 4-aligned), then up to 3 single steps. The epilogue's switches are params, so
 // one pipeline per layout serves every shape.
+// On CPU adapters with subgroups (`sg` = the subgroup size) the TM rows of A that a whole
+// workgroup shares are read one row per lane and handed round with subgroupBroadcast:
+// there a load that is the same for every lane costs a bounds-checked scalar load per
+// component, while a load that differs per lane serves all the lanes of a SIMD vector at
+// once; this doubles matmul throughput on lavapipe (bench/NOTES.md).
 
 import { gpu } from '../device.js';
 import { bindRange, dispatch, type Binding } from '../runtime.js';
@@ -23,6 +28,7 @@ export interface MatmulConfig {
   TN: number; // multiple of 4
   WM: number;
   WN: number;
+  sg?: number; // subgroup size for A's rows by broadcast (WM = 1, TM a multiple of it); 0: off
 }
 
 interface Variant extends MatmulConfig {
@@ -49,7 +55,15 @@ function code(v: Variant): string {
   // Four K steps: register loads, then TM x TN/4 x 4 vec4 FMAs.
   const lines: string[] = [];
   let aAt: (r: number, kk: number) => string;
-  if (!v.transA) {
+  const sg = v.sg ?? 0;
+  if (sg) {
+    // lane `sgi` of each subgroup reads rows m0 + g*sg + sgi; row r comes from lane r % sg
+    for (const g of range(TM / sg)) {
+      const row = `m0 + ${g * sg}u + sgi`;
+      lines.push(`let av${g} = ${v.transA ? `vec4<f32>(${range(4).map((kk) => at('A', v.vecA, `aB + (k + ${kk}u) * p.lda + ${row}`)).join(', ')})` : ld4('A', v.vecA, `aB + (${row}) * p.lda + k`)};`);
+    }
+    aAt = (r, kk) => `subgroupBroadcast(av${Math.floor(r / sg)}.${C4[kk]}, ${r % sg}u)`;
+  } else if (!v.transA) {
     for (const r of range(TM)) lines.push(`let a${r} = ${ld4('A', v.vecA, `aB + (m0 + ${r}u) * p.lda + k`)};`);
     aAt = (r, kk) => `a${r}.${C4[kk]}`;
   } else {
@@ -82,7 +96,7 @@ function code(v: Variant): string {
   }).join('\n  ')).join('\n  ');
 
   const decl = (name: string, vec: boolean) => `var<storage, read> ${name}${vec ? '4' : ''}: array<${vec ? 'vec4<f32>' : 'f32'}>;`;
-  return /* wgsl */ `
+  return /* wgsl */ `${sg ? 'enable subgroups;' : ''}
 struct P { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, offA: u32, offB: u32, offC: u32, offBias: u32, sA: u32, sB: u32, sC: u32, flags: u32 }
 @group(0) @binding(0) ${decl('A', v.vecA)}
 @group(0) @binding(1) ${decl('B', v.vecB)}
@@ -105,7 +119,7 @@ fn store(row: u32, n: u32, acc: vec4<f32>) {
 
 // C[b] (M,N) = op(A[b]) op(B[b]) with row strides lda, ldb, ldc; workgroup (x, y, z) = (N / ${WN * TN}, M / ${WM * TM}, batch)
 @compute @workgroup_size(${WM * WN})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32${sg ? ', @builtin(subgroup_invocation_id) sgi: u32' : ''}) {
   let m0 = (wid.y * ${WM}u + li / ${WN}u) * ${TM}u;
   let n0 = (wid.x * ${WN}u + li % ${WN}u) * ${TN}u;
   let aB = p.offA + wid.z * p.sA;
@@ -127,11 +141,15 @@ const codes = new Map<string, string>();
 
 /** Block configuration for this adapter and shape. */
 export function matmulConfig(N: number): MatmulConfig {
-  // CPU adapters: 8 rows per invocation and the workgroup spread along N, so that A's
-  // loads are the same for every lane. A small N (a classifier head) folds lanes onto M.
-  const TM = gpu().isSoftware ? 8 : 4;
+  // CPU adapters with subgroups: 16 rows of A shared by broadcast, 4 columns a lane, the
+  // workgroup spread along N (one row block a workgroup), where N fills 64 lanes.
+  const { isSoftware, subgroupSize: sg } = gpu();
+  if (isSoftware && sg && 16 % sg === 0 && N > 128) return { TM: 16, TN: 4, WM: 1, WN: 64, sg };
+  // Otherwise on CPU adapters: 8 rows per invocation and the workgroup spread along N, so
+  // that A's loads are the same for every lane. A small N (a classifier head) folds lanes onto M.
+  const TM = isSoftware ? 8 : 4;
   const TN = N <= 4 ? 4 : 8;
-  const WN = Math.min(gpu().isSoftware ? 64 : 16, 2 ** Math.ceil(Math.log2(Math.ceil(N / TN))));
+  const WN = Math.min(isSoftware ? 64 : 16, 2 ** Math.ceil(Math.log2(Math.ceil(N / TN))));
   return { TM, TN, WM: 64 / WN, WN };
 }
 
@@ -158,6 +176,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, config?: Mat
     return c;
   }
   const cfg = config ?? matmulConfig(N);
+  if (cfg.sg && (cfg.WM !== 1 || cfg.TM % cfg.sg || cfg.sg !== gpu().subgroupSize)) throw new Error(`matmul: config ${JSON.stringify(cfg)} needs WM = 1, TM a multiple of sg, and sg the device's subgroup size (${gpu().subgroupSize})`);
   const limit = maxBindingElements();
   const sA = batchA === 1 ? 0 : M * K, sB = batchB === 1 ? 0 : K * N;
   if (batch === 1 || (a.size <= limit && b.size <= limit && c.size <= limit)) {
@@ -233,8 +252,9 @@ function run(cfg: MatmulConfig, o: Operands, blk: Block): void {
     ...cfg,
     transA: o.transA,
     transB: o.transB,
-    // vec4 loads need rows aligned to 4 elements along the contiguous axis
-    vecA: lda % 4 === 0 && offA % 4 === 0 && blk.sA % 4 === 0,
+    // vec4 loads need rows aligned to 4 elements along the contiguous axis (a lane reads
+    // single elements of a transposed A when rows go by broadcast)
+    vecA: lda % 4 === 0 && offA % 4 === 0 && blk.sA % 4 === 0 && !(cfg.sg && o.transA),
     vecB: ldb % 4 === 0 && offB % 4 === 0 && blk.sB % 4 === 0,
   };
   const key = JSON.stringify(v);
