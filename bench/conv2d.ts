@@ -32,9 +32,9 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     const g = convGeom(l.x, l.w, l.opts);
     const flop = 2 * g.N * g.O * g.OH * g.OW * g.C * g.KH * g.KW;
     const x = filled(l.x), w = filled(l.w), b = filled([g.O]), dy = filled([g.N, g.O, g.OH, g.OW]);
-    // --to/--tp/--wg override the block configuration (for tuning)
+    // --to/--tp/--wg/--sg override the block configuration (for tuning)
     const cfg = (ch: number): ConvConfig | undefined =>
-      args.to || args.tp ? { TO: Math.min(Number(args.to ?? 8), ch), TP: Number(args.tp ?? 8), WG: Number(args.wg ?? 64) } : undefined;
+      args.to || args.tp ? { TO: Math.min(Number(args.to ?? 8), ch), TP: Number(args.tp ?? 8), WG: Number(args.wg ?? 64), sg: Number(args.sg ?? 0) } : undefined;
     const cases: [string, () => Tensor][] = [
       ['forward', () => conv2dForward(x, w, b, l.opts, cfg(g.O))],
       ['backward input', () => conv2dBackwardInput(dy, w, l.x, l.opts, cfg(g.C))],

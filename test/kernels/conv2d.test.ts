@@ -66,8 +66,11 @@ describe.skipIf(!hasGpu)('conv2d', () => {
       const dy = rand(want.shape, 7);
       const ref = conv2dGradRef(x, w, dy, opts);
       const g = convGeom(x.shape, w.shape, opts);
-      for (const maxBinding of [undefined, 6144]) {
-        const cfg = (kind: 'fwd' | 'dx' | 'dw') => ({ ...convConfig(kind, g), maxBinding });
+      const { gpu } = await import('../../src/engine/device.js');
+      if (/llvmpipe/.test(gpu().info.description + gpu().info.device)) expect(convConfig('fwd', g).sg).toBe(gpu().subgroupSize); // the default there
+      // plain: without the subgroup weight loads (GPUs, adapters without subgroups)
+      for (const [maxBinding, plain] of [[undefined, false], [6144, false], [undefined, true], [6144, true]] as const) {
+        const cfg = (kind: 'fwd' | 'dx' | 'dw') => ({ ...convConfig(kind, g), maxBinding, ...(plain ? { sg: 0 } : {}) });
         const [X, W, B, DY] = [x, w, b, dy].map(toGpu);
         const before = stats().dispatches;
         const got = tidy(() => [
@@ -77,7 +80,7 @@ describe.skipIf(!hasGpu)('conv2d', () => {
           conv2dBackwardBias(DY, cfg('fwd')),
         ]);
         const dispatches = stats().dispatches - before;
-        const what = `${JSON.stringify(opts)} maxBinding ${maxBinding}`;
+        const what = `${JSON.stringify(opts)} maxBinding ${maxBinding}${plain ? ' plain' : ''}`;
         for (const [t, r, name] of [[got[0], want, 'forward'], [got[1], ref.dx, 'dx'], [got[2], ref.dw, 'dw'], [got[3], ref.db, 'db']] as const) {
           expect(t.shape).toEqual(r.shape);
           expectClose(await t.read(), r.data, 1e-4, 1e-4, `${name} ${what}`);

@@ -59,26 +59,34 @@ export interface ConvConfig {
   WG: number;
   /** Bytes one binding may hold (the adapter's limit by default; tests lower it). */
   maxBinding?: number;
+  /** Forward and dx: the subgroup size, to read the weights one value per lane and share them by broadcast (CPU adapters); 0: off. */
+  sg?: number;
 }
 
 /**
  * The block for one kernel of a convolution (forward, input or weight gradient).
  * Measured on lavapipe (bench/NOTES.md, conv2d): 4 channels x 16 pixels for forward
- * and dx, 8 x 4 for dw (whose accumulators are TO x KW scalars and whose lanes are
+ * and dx (8 x 8 with subgroups), 8 x 4 for dw (whose accumulators are TO x KW scalars and whose lanes are
  * (c, kh)); more accumulators spill. Channels are split into equal blocks (6 = 2 x 3,
  * not 4 + 2) and TP shrinks when a row is short, so that little work is padding.
  */
 export function convConfig(kind: 'fwd' | 'dx' | 'dw', g: ConvGeom): ConvConfig {
   const soft = gpu().isSoftware;
+  // The weights of a block are the same for every lane: on CPU adapters such loads cost
+  // as much as loads that differ per lane (bench/NOTES.md, matmul), so with subgroups
+  // each lane loads a few and subgroupBroadcast shares them, and 8 x 8 blocks (more
+  // channels, fewer pixels: less window to load per FMA) measure best.
+  const sgSize = gpu().subgroupSize;
+  const sg = soft && kind !== 'dw' && sgSize && 64 % sgSize === 0 ? sgSize : 0;
   const channels = kind === 'dx' ? g.C : g.O;
-  const maxTO = !soft ? 4 : kind === 'dw' ? Math.max(1, Math.min(8, Math.floor(64 / g.KW))) : 4;
+  const maxTO = !soft ? 4 : kind === 'dw' ? Math.max(1, Math.min(8, Math.floor(64 / g.KW))) : sg ? 8 : 4;
   const TO = Math.ceil(channels / Math.ceil(channels / maxTO));
   const width = kind === 'dx' ? Math.ceil(g.W / g.SW) : g.OW;
-  const maxTP = !soft ? 4 : kind === 'dw' ? 4 : 16;
+  const maxTP = !soft ? 4 : kind === 'dw' ? 4 : sg ? 8 : 16;
   const TP = [16, 8, 4].find((tp) => tp <= maxTP && Math.ceil(width / tp) * tp <= 1.15 * width) ?? 4;
   // dw's lanes are (c, kh): a first layer has few, and idle lanes would redo the last one
   const WG = kind === 'dw' ? Math.min(64, 2 ** Math.ceil(Math.log2(Math.max(8, g.C * g.KH)))) : 64;
-  return { TO, TP, WG };
+  return { TO, TP, WG, sg };
 }
 
 const range = (n: number) => [...Array(n).keys()];
@@ -99,8 +107,8 @@ function header(bufs: [name: string, vec: boolean][]): string {
  * end redo the last one and only skip their stores (an early return would make all
  * control flow divergent, and on lavapipe every access masked).
  */
-const MAIN = (wg: number, lanes: string, folded = true, prelude = '') => /* wgsl */ `@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {${prelude}
+const MAIN = (wg: number, lanes: string, folded = true, prelude = '', sg = 0) => /* wgsl */ `@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32${sg ? ', @builtin(subgroup_invocation_id) sgi: u32' : ''}) {${prelude}
   let lane0 = (wid.x${folded ? ' + wid.y * nwg.x' : ''}) * ${wg}u + li;
   let live = lane0 < ${lanes};
   let lane = min(lane0, ${lanes} - 1u);`;
@@ -154,15 +162,29 @@ function storeBlock(TO: number, TP: number, vec: boolean, ch: (i: number) => str
 }
 
 /**
- * `w{i}_{t}` for TO channels and `taps` taps from the packed weights (see packWeights):
- * ceil(TO/4) vec4 loads per tap, the same for every lane.
+ * `w{i}_{t}` for TO channels and `taps` taps from the packed weights (see packWeights);
+ * `tap(t)` is the packed row of tap t (a WGSL u32 expression), `ok(t)` whether it exists.
+ * Without `sg`: ceil(TO/4) vec4 loads per tap, the same for every lane. With `sg`: the
+ * taps x 4*ceil(TO/4) values are numbered f = t*4*ceil(TO/4) + i; lane l of each subgroup
+ * loads f = l, l + sg, ... (scalar WP) and w{i}_{t} is broadcast from lane f % sg.
  */
-function loadWeights(TO: number, taps: number, tap: (t: number) => string, ok?: (t: number) => string): string {
+function loadWeights(TO: number, taps: number, tap: (t: string) => string, ok?: (t: string) => string, sg = 0): string {
   const T4 = Math.ceil(TO / 4);
+  if (sg) {
+    const F = 4 * T4;
+    return [
+      ...range(Math.ceil((taps * F) / sg)).map((r) => {
+        const t = `min((${r * sg}u + sgi) / ${F}u, ${taps - 1}u)`, i = `(${r * sg}u + sgi) % ${F}u`;
+        const load = `WP[(${tap(t)}) * ${F}u + ${i}]`;
+        return `let wl${r} = ${ok ? `select(0.0, ${load}, ${ok(t)})` : load};`;
+      }),
+      ...range(taps).flatMap((t) => range(TO).map((i) => `let w${i}_${t} = subgroupBroadcast(wl${Math.floor((t * F + i) / sg)}, ${(t * F + i) % sg}u);`)),
+    ].join('\n      ');
+  }
   return range(taps).map((t) => [
     ...range(T4).map((g) => {
-      const load = `WP4[(${tap(t)}) * ${T4}u + ${g}u]`;
-      return `let wv${t}_${g} = ${ok ? `select(vec4<f32>(0.0), ${load}, ${ok(t)})` : load};`;
+      const load = `WP4[(${tap(`${t}u`)}) * ${T4}u + ${g}u]`;
+      return `let wv${t}_${g} = ${ok ? `select(vec4<f32>(0.0), ${load}, ${ok(`${t}u`)})` : load};`;
     }),
     ...range(TO).map((i) => `let w${i}_${t} = wv${t}_${i >> 2}.${C4[i & 3]};`),
   ].join(' ')).join('\n      ');
@@ -221,10 +243,10 @@ function forwardCode(v: Variant): string {
     if (v.relu) s = `max(${s}, vec4<f32>(0.0))`;
     return s;
   };
-  return /* wgsl */ `${header([['X', v.vecIn], ['WP', true], ['OUT', v.vecOut], ...(v.bias ? [['B', false] as [string, boolean]] : [])])}
+  return /* wgsl */ `${v.sg ? 'enable subgroups;\n' : ''}${header([['X', v.vecIn], ['WP', !v.sg], ['OUT', v.vecOut], ...(v.bias ? [['B', false] as [string, boolean]] : [])])}
 // Y (N,O,OH,OW) = X (N,C,H,W) * W (O,C,KH,${KW}) [+ B (O)]${v.relu ? ', then relu' : ''}; stride (SH,${SW}), padding (PH,${PW}).
 // Lane: TO=${TO} channels from o0 (workgroup z) x TP=${TP} pixels from ow0 of row (n, oh).
-${MAIN(v.WG, 'p.lanes')}
+${MAIN(v.WG, 'p.lanes', true, '', v.sg)}
   let nb = (p.OW + ${TP - 1}u) / ${TP}u;
   let ow0 = (lane % nb) * ${TP}u;
   let oh = (lane / nb) % p.OH;
@@ -240,7 +262,7 @@ ${MAIN(v.WG, 'p.lanes')}
       let row = ((n * p.C + c) * p.H + min(ih, p.H - 1u)) * p.W;
       ${loadWindow('X', v.vecIn, 'row', 'bx', 'p.W', 'ih < p.H', offsetsOf(TP, KW, at))}
       let wk = wb + (c * p.KH + kh) * ${KW}u;
-      ${loadWeights(TO, KW, (t) => `wk + ${t}u`)}
+      ${loadWeights(TO, KW, (t) => `wk + ${t}`, undefined, v.sg)}
       ${fmaBlock(TO, TP, KW, at)}
     }
   }
@@ -259,7 +281,7 @@ function inputGradCode(v: Variant): string {
   const TW = Math.ceil(KW / SW); // taps along w per residue class
   const shift = SW === 1 ? PW : 0; // keeps the window base a multiple of 4 at stride 1
   const at = (j: number, t: number) => shift + j - t;
-  return /* wgsl */ `${header([['DY', v.vecIn], ['WP', true], ['OUT', v.vecOut]])}
+  return /* wgsl */ `${v.sg ? 'enable subgroups;\n' : ''}${header([['DY', v.vecIn], ['WP', !v.sg], ['OUT', v.vecOut]])}
 // DX (N,C,H,W) = DY (N,O,OH,OW) *ᵀ W (O,C,KH,${KW}); stride (SH,${SW}), padding (PH,${PW}).
 // Workgroup z = channel block * SH*SW + residue class; lane: TC=${TC} channels from c0 x
 // TP=${TP} pixels iw0 + j*${SW} of one row ih of that class.
@@ -271,7 +293,7 @@ ${MAIN(v.WG, 'p.N * nh * nb', true, `
   let ihs = (rh + p.SH - p.PH % p.SH) % p.SH; // the first ih with (ih + PH) % SH == rh
   let iws = (rw + ${SW}u - ${PW % SW}u) % ${SW}u;
   let nh = (p.H + p.SH - 1u - ihs) / p.SH; // rows of this class
-  let nb = ((p.W + ${SW - 1}u - iws) / ${SW}u + ${TP - 1}u) / ${TP}u; // blocks per row`)}
+  let nb = ((p.W + ${SW - 1}u - iws) / ${SW}u + ${TP - 1}u) / ${TP}u; // blocks per row`, v.sg)}
   let ih = ihs + ((lane / nb) % nh) * p.SH;
   let n = lane / nb / nh;
   let iw0 = iws + (lane % nb) * ${TP * SW}u;
@@ -279,7 +301,6 @@ ${MAIN(v.WG, 'p.N * nh * nb', true, `
   let ohb = i32((ih + p.PH - rh) / p.SH);
   let nth = select(0u, (p.KH + p.SH - 1u - rh) / p.SH, rw < ${KW}u); // taps along h of this class (none when it has none along w)
   let KK = p.KH * ${KW}u;
-  ${range(TW).map((t) => `let kw${t} = rw + ${t * SW}u; let ok${t} = kw${t} < ${KW}u;`).join(' ')}
   ${accDecl(TC, TP)}
   for (var o = 0u; o < p.O; o++) {
     let wo = ((wid.z / nph) * p.O + o) * KK;
@@ -288,7 +309,7 @@ ${MAIN(v.WG, 'p.N * nh * nb', true, `
       let row = ((n * p.O + o) * p.OH + min(oh, p.OH - 1u)) * p.OW;
       ${loadWindow('DY', v.vecIn, 'row', 'ow0', 'p.OW', 'oh < p.OH', offsetsOf(TP, TW, at))}
       let wk = wo + (rh + th * p.SH) * ${KW}u;
-      ${loadWeights(TC, TW, (t) => `wk + min(kw${t}, ${KW - 1}u)`, (t) => `ok${t}`)}
+      ${loadWeights(TC, TW, (t) => `wk + min(rw + (${t}) * ${SW}u, ${KW - 1}u)`, (t) => `rw + (${t}) * ${SW}u < ${KW}u`, v.sg)}
       ${fmaBlock(TC, TP, TW, at)}
     }
   }
@@ -351,7 +372,7 @@ function cached(key: object, make: () => string): string {
 }
 
 const params = (g: ConvGeom, lanes: number, rows = 0, z0 = 0) => [g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.KH, g.SH, g.PH, lanes, rows, z0];
-const variant = ({ TO, TP, WG }: ConvConfig, g: ConvGeom, vecIn: boolean, vecOut: boolean): Variant => ({ TO, TP, WG, KW: g.KW, SW: g.SW, PW: g.PW, vecIn, vecOut });
+const variant = ({ TO, TP, WG, sg }: ConvConfig, g: ConvGeom, vecIn: boolean, vecOut: boolean): Variant => ({ TO, TP, WG, sg: sg ?? 0, KW: g.KW, SW: g.SW, PW: g.PW, vecIn, vecOut });
 
 /** Workgroups (x, y) covering `lanes`, and z. */
 function groups(lanes: number, wg: number, z: number): [number, number, number] {
