@@ -59,7 +59,7 @@ export interface ConvConfig {
   WG: number;
   /** Bytes one binding may hold (the adapter's limit by default; tests lower it). */
   maxBinding?: number;
-  /** Forward and dx: the subgroup size, to read the weights one value per lane and share them by broadcast (CPU adapters); 0: off. */
+  /** The subgroup size, to read the values that are the same for every lane (forward, dx: the weights; dw: DY) one per lane and share them by broadcast (CPU adapters); 0: off. */
   sg?: number;
 }
 
@@ -77,7 +77,7 @@ export function convConfig(kind: 'fwd' | 'dx' | 'dw', g: ConvGeom): ConvConfig {
   // each lane loads a few and subgroupBroadcast shares them, and 8 x 8 blocks (more
   // channels, fewer pixels: less window to load per FMA) measure best.
   const sgSize = gpu().subgroupSize;
-  const sg = soft && kind !== 'dw' && sgSize && 64 % sgSize === 0 ? sgSize : 0;
+  const sg = soft && sgSize && (kind === 'dw' ? 8 : 64) % sgSize === 0 ? sgSize : 0;
   const channels = kind === 'dx' ? g.C : g.O;
   const maxTO = !soft ? 4 : kind === 'dw' ? Math.max(1, Math.min(8, Math.floor(64 / g.KW))) : sg ? 8 : 4;
   const TO = Math.ceil(channels / Math.ceil(channels / maxTO));
@@ -330,14 +330,23 @@ function weightGradCode(v: Variant): string {
   const dy = (i: number, q: number) => v.vecOut
     ? `select(vec4<f32>(0.0), DY4[(db${i} + ow0) / 4u + ${q}u], ow0 + ${4 * q}u < p.OW)`
     : `vec4<f32>(${range(4).map((k) => `select(0.0, DY[db${i} + min(ow0 + ${4 * q + k}u, p.OW - 1u)], ow0 + ${4 * q + k}u < p.OW)`).join(', ')})`;
+  // With sg: the 4*TO values of a quad, f = 4*i + k, are loaded by lanes f % sg of each
+  // subgroup (scalar DY, channel i's row base dbl{f / sg} per row) and broadcast.
+  const sg = v.sg ?? 0, R = sg ? Math.ceil((4 * TO) / sg) : 0;
+  const fOf = (r: number) => `(${r * sg}u + sgi)`;
+  const dySg = (i: number, q: number) => `vec4<f32>(${range(4).map((k) => `subgroupBroadcast(dl${q}_${Math.floor((4 * i + k) / sg)}, ${(4 * i + k) % sg}u)`).join(', ')})`;
   const perQuad = range(TP / 4).map((q) => [
-    range(TO).map((i) => `let d${i}_${q} = ${dy(i, q)};`).join(' '),
+    ...(sg ? range(R).map((r) => {
+      const col = `ow0 + ${4 * q}u + ${fOf(r)} % 4u`;
+      return `let dl${q}_${r} = select(0.0, DY[dbl${r} + min(${col}, p.OW - 1u)], ${col} < p.OW);`;
+    }) : []),
+    range(TO).map((i) => `let d${i}_${q} = ${sg ? dySg(i, q) : dy(i, q)};`).join(' '),
     ...range(4).map((k) => range(TO).map((i) => range(KW).map((t) => `a${i}_${t} = fma(d${i}_${q}.${C4[k]}, ${xn(at(4 * q + k, t))}, a${i}_${t});`).join(' ')).join('\n      ')),
   ].join('\n      '));
-  return /* wgsl */ `${header([['DY', v.vecOut], ['X', v.vecIn], ['OUT', false]])}
+  return /* wgsl */ `${sg ? 'enable subgroups;\n' : ''}${header([['DY', v.vecOut && !sg], ['X', v.vecIn], ['OUT', false]])}
 // DW[s] (O,C,KH,${KW}) = sum over rows (n, oh) of chunk s and over ow of DY (N,O,OH,OW) [n,o,oh,ow] * X (N,C,H,W) [n,c,oh*SH-PH+kh,ow*${SW}-${PW}+kw].
 // Workgroup y = block of TO=${TO} channels o, z = chunk of p.rows rows; lane = (c, kh).
-${MAIN(v.WG, 'p.C * p.KH', false)}
+${MAIN(v.WG, 'p.C * p.KH', false, '', sg)}
   let c = lane / p.KH;
   let kh = lane % p.KH;
   let o0 = wid.y * ${TO}u;
@@ -349,7 +358,9 @@ ${MAIN(v.WG, 'p.C * p.KH', false)}
   for (var r = r0; r < r1; r++) {
     let ih = oh * p.SH + kh - p.PH;
     let row = ((n * p.C + c) * p.H + min(ih, p.H - 1u)) * p.W;
-    ${range(TO).map((i) => `let db${i} = ((n * p.O + min(o0 + ${i}u, p.O - 1u)) * p.OH + oh) * p.OW;`).join(' ')}
+    ${sg
+      ? range(R).map((r) => `let dbl${r} = ((n * p.O + min(o0 + min(${fOf(r)} / 4u, ${TO - 1}u), p.O - 1u)) * p.OH + oh) * p.OW;`).join(' ')
+      : range(TO).map((i) => `let db${i} = ((n * p.O + min(o0 + ${i}u, p.O - 1u)) * p.OH + oh) * p.OW;`).join(' ')}
     for (var ow0 = 0u; ow0 < p.OW; ow0 += ${TP}u) {
       let bx = i32(ow0 * ${SW}u);
       ${loadWindow('X', v.vecIn, 'row', 'bx', 'p.W', 'ih < p.H', offsetsOf(TP, KW, at))}
