@@ -7,7 +7,9 @@
 //   npm run bench -- train [--model lenet|...|all|a,b] [--image-size 224] [--batch-size 32]
 //     [--channels 3] [--num-classes 2] [--mode train|infer|both] [--runs 5] [--warmup 2]
 //     [--min-seconds 2] [--peers all|none|torch|tfjs] [--torch-device auto|cpu|cuda]
-//     [--torch-threads n] [--peer-timeout 1800] [--json]
+//     [--torch-threads n] [--peer-timeout 1800] [--profile] [--json]
+//   --profile: after the timing, one more step with a pass (a timestamp pair) per dispatch;
+//              stderr gets the kernels that took the most GPU time in it
 //   npm run bench -- train --targets   the issue's targets: matmul 1024, LeNet 224 (batch 32)
 //                                      and 28x28x1 (batch 256, 10 classes) against TF.js
 //   npm run bench -- train --kernels   matmul 1024/2048 and the conv2d layers against the peers
@@ -23,6 +25,7 @@ import { crossEntropy, Metrics } from '../src/autograd/loss.js';
 import { manualSeed } from '../src/nn/init.js';
 import { MODELS, modelSpec, type ImageConfig } from '../src/models/index.js';
 import { Adam, gradNormScale } from '../src/optim/index.js';
+import { startGpuTimer, stopGpuTimer } from '../src/engine/runtime.js';
 import { time, type Row, type Timing } from './util.js';
 import { peerColumns, wantedPeers, type PeerCase, type PeerName, type PeerOptions, type PeerRun } from './peers/peer.js';
 import { kernelTable, matmulCase, runPeers } from './peers/kernels.js';
@@ -35,6 +38,7 @@ interface Steps {
   warmup: number;
   minSeconds: number;
   clip: number;
+  profile?: boolean;
 }
 
 interface ModelCase {
@@ -90,6 +94,7 @@ async function measure(model: string, config: ImageConfig, batch: number, modes:
         loss.dispose();
       };
       out.set('train', await time(step, { ...o, prefer: 'wall' }));
+      if (o.profile) await profile(`${model} train`, step);
     }
     if (modes.includes('infer')) {
       net.eval();
@@ -99,6 +104,7 @@ async function measure(model: string, config: ImageConfig, batch: number, modes:
         logits.dispose();
       };
       out.set('infer', await time(infer, { ...o, prefer: 'wall' }));
+      if (o.profile) await profile(`${model} infer`, infer);
     }
   } finally {
     metrics.dispose();
@@ -106,6 +112,24 @@ async function measure(model: string, config: ImageConfig, batch: number, modes:
     net.dispose();
   }
   return out;
+}
+
+/** One step with a pass per dispatch: the kernels by GPU time (stderr). */
+async function profile(what: string, step: () => Promise<void>): Promise<void> {
+  if (!startGpuTimer({ perDispatch: true })) return note(`${what}: no profile (no timestamp queries)`);
+  await step();
+  const t = await stopGpuTimer();
+  if (!t?.dispatches) return note(`${what}: no profile (more passes than the timer holds)`);
+  const by = new Map<string, { s: number; n: number }>();
+  for (const d of t.dispatches) {
+    const e = by.get(d.kernel) ?? { s: 0, n: 0 };
+    by.set(d.kernel, { s: e.s + d.seconds, n: e.n + 1 });
+  }
+  const total = t.dispatches.reduce((s, d) => s + d.seconds, 0);
+  note(`${what}: profile of one step, ${t.dispatches.length} dispatches, ${(total * 1e3).toFixed(1)} ms of GPU time (a pass each: more than in a normal step)`);
+  for (const [k, e] of [...by].sort((a, b) => b[1].s - a[1].s).slice(0, 12)) {
+    note(`  ${(e.s * 1e3).toFixed(2).padStart(9)} ms ${((100 * e.s) / total).toFixed(1).padStart(5)}% ${String(e.n).padStart(4)}x  ${k}`);
+  }
 }
 
 function peerCase(c: ModelCase, o: Steps, peer: PeerName): PeerCase | null {
@@ -116,7 +140,7 @@ function peerCase(c: ModelCase, o: Steps, peer: PeerName): PeerCase | null {
 }
 
 function steps(args: Args, runs: number): Steps {
-  return { runs: num(args, 'runs', runs), warmup: num(args, 'warmup', 2), minSeconds: num(args, 'min-seconds', 2), clip: num(args, 'clip', 1) };
+  return { runs: num(args, 'runs', runs), warmup: num(args, 'warmup', 2), minSeconds: num(args, 'min-seconds', 2), clip: num(args, 'clip', 1), profile: !!args.profile };
 }
 
 function peerOptions(args: Args): PeerOptions {

@@ -134,6 +134,12 @@ export function dispatch(code: string, bindings: Binding[], params: ArrayLike<nu
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(x, y, z);
+  if (rt.timer?.perDispatch) {
+    // profiling: a pass (hence a pair of timestamps) per dispatch
+    rt.timer.labels.push(kernelLabel(code));
+    pass.end();
+    rt.pass = null;
+  }
   rt.dispatches++;
   rt.totalDispatches++;
 }
@@ -205,6 +211,8 @@ class GpuTimer {
   readonly resolved: GPUBuffer;
   used = 0;
   overflow = false;
+  perDispatch = false;
+  labels: string[] = [];
   constructor(readonly device: GPUDevice) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: TIMER_QUERIES });
     this.resolved = device.createBuffer({ size: TIMER_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
@@ -226,7 +234,7 @@ let idleTimer: GpuTimer | null = null;
  * no timer) when the device lacks the 'timestamp-query' feature. Work recorded before is
  * submitted first, so that it is not counted.
  */
-export function startGpuTimer(): boolean {
+export function startGpuTimer({ perDispatch = false } = {}): boolean {
   const rt = runtime();
   if (!gpu().features.has('timestamp-query')) return false;
   if (rt.timer) throw new Error('a GPU timer is already running');
@@ -235,6 +243,8 @@ export function startGpuTimer(): boolean {
   idleTimer = null;
   rt.timer.used = 0;
   rt.timer.overflow = false;
+  rt.timer.perDispatch = perDispatch;
+  rt.timer.labels = [];
   return true;
 }
 
@@ -243,6 +253,17 @@ export interface GpuTime {
   span: number;
   busy: number;
   passes: number;
+  /** With `perDispatch`: each dispatch's kernel (its first WGSL comment) and seconds, in order. */
+  dispatches?: { kernel: string; seconds: number }[];
+}
+
+/** A kernel's name for a profile: the first line of the comment block above `@compute` in its WGSL. */
+function kernelLabel(code: string): string {
+  const lines = code.split('\n').map((l) => l.trim()).filter(Boolean);
+  let i = lines.findIndex((l) => l.startsWith('@compute'));
+  while (i > 0 && lines[i - 1].startsWith('//')) i--;
+  const label = lines[i]?.startsWith('//') ? lines[i].slice(2).trim() : (lines.find((l) => l.startsWith('//'))?.slice(2).trim() ?? '(no comment)');
+  return label.length > 90 ? `${label.slice(0, 87)}...` : label;
 }
 
 /** Stops the timer and reads its queries (waits for the GPU); null when more passes ran than it could record. */
@@ -259,7 +280,10 @@ export async function stopGpuTimer(): Promise<GpuTime | null> {
     const ns = new BigUint64Array(await readBuffer(t.resolved, t.used * 8));
     let busy = 0n;
     for (let i = 0; i < t.used; i += 2) busy += ns[i + 1] - ns[i];
-    return { span: Number(ns[t.used - 1] - ns[0]) / 1e9, busy: Number(busy) / 1e9, passes: t.used / 2 };
+    const out: GpuTime = { span: Number(ns[t.used - 1] - ns[0]) / 1e9, busy: Number(busy) / 1e9, passes: t.used / 2 };
+    // each dispatch ended its pass; passes the runtime began for copies carry no label
+    if (t.perDispatch && t.labels.length === t.used / 2) out.dispatches = t.labels.map((kernel, i) => ({ kernel, seconds: Number(ns[2 * i + 1] - ns[2 * i]) / 1e9 }));
+    return out;
   } finally {
     idleTimer = t;
   }

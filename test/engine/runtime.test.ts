@@ -158,6 +158,16 @@ describe.skipIf(!hasGpu)('runtime', () => {
       expect(t.span).toBeLessThan(wall);
     }
     expect(many.t.busy).toBeGreaterThan(one.t.busy * 4); // 48 times the work
+    // per dispatch: a pass each, named by the kernel's first WGSL comment
+    expect(startGpuTimer({ perDispatch: true })).toBe(true);
+    tidy(() => { op.matmul(a, a); op.matmul(a, a); unary('addScalar', a, 1); });
+    const prof = (await stopGpuTimer())!;
+    expect(prof.passes).toBe(3);
+    expect(prof.dispatches!.map((d) => d.kernel)).toEqual([expect.stringMatching(/op\(A\[b\]\) op\(B\[b\]\)/), expect.stringMatching(/op\(A/), expect.any(String)]);
+    expect(prof.dispatches![2].kernel).not.toBe(prof.dispatches![0].kernel);
+    const sum = prof.dispatches!.reduce((s, d) => s + d.seconds, 0);
+    expect(sum).toBeCloseTo(prof.busy, 9);
+    expect(prof.dispatches!.every((d) => d.seconds > 0)).toBe(true);
     // More passes than the query set holds: no figure rather than a wrong one.
     expect(startGpuTimer()).toBe(true);
     const x = Tensor.from([1, 2, 3]);
