@@ -28,7 +28,7 @@ export interface MatmulConfig {
   TN: number; // multiple of 4
   WM: number;
   WN: number;
-  sg?: number; // subgroup size for A's rows by broadcast (WM = 1, TM a multiple of it); 0: off
+  sg?: number; // subgroup size for A's rows by broadcast (WN and TM multiples of it); 0: off
 }
 
 interface Variant extends MatmulConfig {
@@ -142,9 +142,13 @@ const codes = new Map<string, string>();
 /** Block configuration for this adapter and shape. */
 export function matmulConfig(N: number): MatmulConfig {
   // CPU adapters with subgroups: 16 rows of A shared by broadcast, 4 columns a lane, the
-  // workgroup spread along N (one row block a workgroup), where N fills 64 lanes.
+  // workgroup spread along N (WN lanes, a multiple of the subgroup size, so that the
+  // lanes of a subgroup share their rows: subgroups are runs of consecutive invocations).
   const { isSoftware, subgroupSize: sg } = gpu();
-  if (isSoftware && sg && 16 % sg === 0 && N > 128) return { TM: 16, TN: 4, WM: 1, WN: 64, sg };
+  if (isSoftware && sg && 16 % sg === 0) {
+    const WN = Math.min(64, 2 ** Math.ceil(Math.log2(Math.ceil(N / 4))));
+    if (WN % sg === 0) return { TM: 16, TN: 4, WM: 64 / WN, WN, sg };
+  }
   // Otherwise on CPU adapters: 8 rows per invocation and the workgroup spread along N, so
   // that A's loads are the same for every lane. A small N (a classifier head) folds lanes onto M.
   const TM = isSoftware ? 8 : 4;
@@ -176,7 +180,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, config?: Mat
     return c;
   }
   const cfg = config ?? matmulConfig(N);
-  if (cfg.sg && (cfg.WM !== 1 || cfg.TM % cfg.sg || cfg.sg !== gpu().subgroupSize)) throw new Error(`matmul: config ${JSON.stringify(cfg)} needs WM = 1, TM a multiple of sg, and sg the device's subgroup size (${gpu().subgroupSize})`);
+  if (cfg.sg && (cfg.WN % cfg.sg || cfg.TM % cfg.sg || cfg.sg !== gpu().subgroupSize)) throw new Error(`matmul: config ${JSON.stringify(cfg)} needs WN and TM multiples of sg, and sg the device's subgroup size (${gpu().subgroupSize})`);
   const limit = maxBindingElements();
   const sA = batchA === 1 ? 0 : M * K, sB = batchB === 1 ? 0 : K * N;
   if (batch === 1 || (a.size <= limit && b.size <= limit && c.size <= limit)) {
