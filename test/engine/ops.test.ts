@@ -88,15 +88,22 @@ describe.skipIf(!hasGpu)('shape ops', () => {
     await check((xs) => op.flatten(xs[0]), ([a]) => ({ data: a.data, shape: [2, 12] }), [rand([2, 3, 4], 2)]);
   });
   it('permute and transpose', async () => {
-    for (const [shape, perm] of [[[2, 3, 4], [2, 0, 1]], [[5, 7], [1, 0]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[1, 9, 1], [2, 1, 0]]] as [number[], number[]][]) {
+    for (const [shape, perm] of [[[2, 3, 4], [2, 0, 1]], [[5, 7], [1, 0]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[1, 9, 1], [2, 1, 0]], [[3, 37, 5], [0, 2, 1]], [[2, 40, 17], [0, 1, 2]], [[4, 3, 33], [1, 0, 2]]] as [number[], number[]][]) {
       await check((xs) => op.permute(xs[0], perm), ([a]) => permuteRef(a, perm), [rand(shape, 5)], { what: `permute [${shape}] [${perm}]` });
     }
     await check((xs) => op.transpose(xs[0]), ([a]) => permuteRef(a, [0, 2, 1]), [rand([3, 4, 5], 6)]);
   });
   it('slice', async () => {
-    for (const [shape, start, size] of [[[7], [2], [3]], [[4, 6], [1, 2], [2, 3]], [[3, 4, 5], [0, 1, 2], [3, 2, 3]]] as number[][][]) {
+    for (const [shape, start, size] of [[[7], [2], [3]], [[4, 6], [1, 2], [2, 3]], [[3, 4, 5], [0, 1, 2], [3, 2, 3]], [[5, 50], [1, 3], [3, 41]]] as number[][][]) {
       await check((xs) => op.slice(xs[0], start, size), ([a]) => sliceRef(a, start, size), [rand(shape, 8)], { what: `slice [${shape}]` });
     }
+  });
+  it('copies run over merged dims', async () => {
+    const { coalesce } = await import('../../src/engine/shaders/layout.js');
+    expect(coalesce([2, 3, 4], [12, 4, 1], [12, 4, 1])).toEqual({ shape: [24], ss: [1], ds: [1] }); // contiguous
+    expect(coalesce([2, 1, 3, 4], [12, 12, 1, 3], [12, 12, 4, 1])).toEqual({ shape: [2, 3, 4], ss: [12, 1, 3], ds: [12, 4, 1] }); // a transpose
+    expect(coalesce([4, 5, 6], [60, 6, 1], [30, 6, 1])).toEqual({ shape: [4, 30], ss: [60, 1], ds: [30, 1] }); // a slice
+    expect(coalesce([1, 1], [1, 1], [1, 1])).toEqual({ shape: [1], ss: [0], ds: [0] });
   });
   it('concat', async () => {
     for (const [shapes, axis] of [[[[2, 3], [4, 3]], 0], [[[2, 3], [2, 1], [2, 5]], 1], [[[2, 3, 4], [2, 2, 4]], 1]] as [number[][], number][]) {

@@ -68,7 +68,7 @@ fn pow_(x: f32, p: f32) -> f32 {
   return r;
 }`;
 
-const WG = 256;
+export const WG = 256;
 const MAX_RANK = 8;
 
 /**

@@ -4,7 +4,7 @@
 import { gpu } from '../device.js';
 import { bindRange, dispatch, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
-import { dims8, forEach, groupsFor, perInvocation, STRIDED } from './elementwise.js';
+import { dims8, groupsFor, perInvocation, STRIDED, WG } from './elementwise.js';
 
 
 const COPY = /* wgsl */ `${WG_INDEX}${STRIDED}
@@ -13,8 +13,27 @@ struct P { n: u32, per: u32, rank: u32, srcOff: u32, dstOff: u32, pad0: u32, pad
 @group(0) @binding(1) var<storage, read_write> Y: array<u32>;
 @group(0) @binding(2) var<uniform> p: P;
 // for each index c of shape: Y[dstOff + c.ds] = X[srcOff + c.ss]
-${forEach(`let o = offsets(i, p.rank, p.shape, p.ss, p.ds);
-    Y[p.dstOff + o.y] = X[p.srcOff + o.x];`)}`;
+// (the offsets are divided out once a run, then stepped along the innermost dim)
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let first = (wgIndex(wid, nwg) * ${WG}u + li) * p.per;
+  let last = min(first + p.per, p.n);
+  let k = p.rank - 1u;
+  let len = dimOf(p.shape, k);
+  let step = vec2<u32>(dimOf(p.ss, k), dimOf(p.ds, k));
+  var o = offsets(min(first, p.n - 1u), p.rank, p.shape, p.ss, p.ds);
+  var c = first % len;
+  for (var i = first; i < last; i++) {
+    Y[p.dstOff + o.y] = X[p.srcOff + o.x];
+    c++;
+    if (c == len) {
+      c = 0u;
+      o = offsets(min(i + 1u, p.n - 1u), p.rank, p.shape, p.ss, p.ds);
+    } else {
+      o += step;
+    }
+  }
+}`;
 
 export function contiguousStrides(shape: Shape): number[] {
   const st = new Array(shape.length);
@@ -24,6 +43,29 @@ export function contiguousStrides(shape: Shape): number[] {
     acc *= shape[i];
   }
   return st;
+}
+
+/**
+ * The same copy over fewer dims: dims of size 1 dropped, and a dim merged into the next
+ * inner one where both sides step over it as over one run (so a contiguous copy is 1-d).
+ */
+export function coalesce(shape: readonly number[], ss: readonly number[], ds: readonly number[]): { shape: number[]; ss: number[]; ds: number[] } {
+  const out = { shape: [] as number[], ss: [] as number[], ds: [] as number[] };
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const j = out.shape.length - 1;
+    if (j >= 0 && out.ss[j] === ss[i] * d && out.ds[j] === ds[i] * d) {
+      out.shape[j] *= d;
+      out.ss[j] = ss[i];
+      out.ds[j] = ds[i];
+    } else {
+      out.shape.push(d);
+      out.ss.push(ss[i]);
+      out.ds.push(ds[i]);
+    }
+  });
+  if (!out.shape.length) return { shape: [1], ss: [0], ds: [0] };
+  return out;
 }
 
 /** Tests lower this to exercise the blocked path on small tensors (elements; 0 = the adapter's limit). */
@@ -42,8 +84,10 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
   for (const d of shape) n *= d;
   if (n === 0) return;
   const limit = layoutLimits.maxBindingElements || Math.floor(gpu().limits.maxStorageBufferBindingSize / 4);
-  const copy = (x: Binding, y: Binding, sh: readonly number[], so: number, dOff: number, count: number) =>
-    dispatch(COPY, [x, y], [count, perInvocation(), sh.length, so, dOff, 0, 0, 0, ...dims8(sh), ...dims8(srcStrides), ...dims8(dstStrides)], groupsFor(count));
+  const copy = (x: Binding, y: Binding, sh: readonly number[], so: number, dOff: number, count: number) => {
+    const c = coalesce(sh, srcStrides, dstStrides);
+    dispatch(COPY, [x, y], [count, perInvocation(), c.shape.length, so, dOff, 0, 0, 0, ...dims8(c.shape), ...dims8(c.ss), ...dims8(c.ds)], groupsFor(count));
+  };
   if (src.size <= limit && dst.size <= limit) return copy(src, dst, shape, srcOff, dstOff, n);
   const rest = shape.slice(1);
   const inner = n / shape[0];
