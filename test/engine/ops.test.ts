@@ -117,7 +117,7 @@ describe.skipIf(!hasGpu)('matmul', () => {
   // N above 16 takes the subgroup-broadcast kernel on CPU adapters with subgroups (above 128
   // with one row block a workgroup): M not a multiple of its 16 rows, a K tail, and one
   // small enough for a gradient check.
-  const SIZES: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 33, 9], [8, 12, 16], [64, 64, 64], [65, 130, 67], [2, 2, 300], [130, 3, 5], [33, 257, 10], [2, 140, 3]];
+  const SIZES: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 33, 9], [8, 12, 16], [64, 64, 64], [65, 130, 67], [2, 2, 300], [130, 3, 5], [33, 257, 10], [2, 140, 3], [7, 200, 9]];
   for (const transA of [false, true]) for (const transB of [false, true]) {
     it(`forward, transA=${transA} transB=${transB}`, async () => {
       for (const [k, [M, N, K]] of SIZES.entries()) {
@@ -136,6 +136,7 @@ describe.skipIf(!hasGpu)('matmul', () => {
     expect(matmulConfig(257).sg).toBe(gpu().subgroupSize);
     expect(matmulConfig(33).sg).toBe(gpu().subgroupSize); // 16 lanes along N, 4 row blocks
     expect(matmulConfig(12).sg ?? 0).toBe(0); // 4 lanes along N: fewer than a subgroup
+    expect(matmulConfig(1024, 8).TM).toBe(gpu().subgroupSize === 8 ? 8 : 16); // a batch of 8 rows
   });
   it('batched, with a broadcast operand', async () => {
     await check((xs) => op.matmul(xs[0], xs[1]), ([x, y]) => matmulRef(x, y), [rand([3, 5, 6], 1), rand([3, 6, 7], 2)], { what: 'batched' });

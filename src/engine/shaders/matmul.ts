@@ -140,14 +140,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 const codes = new Map<string, string>();
 
 /** Block configuration for this adapter and shape. */
-export function matmulConfig(N: number): MatmulConfig {
+export function matmulConfig(N: number, M = Infinity): MatmulConfig {
   // CPU adapters with subgroups: 16 rows of A shared by broadcast, 4 columns a lane, the
   // workgroup spread along N (WN lanes, a multiple of the subgroup size, so that the
   // lanes of a subgroup share their rows: subgroups are runs of consecutive invocations).
   const { isSoftware, subgroupSize: sg } = gpu();
   if (isSoftware && sg && 16 % sg === 0) {
     const WN = Math.min(64, 2 ** Math.ceil(Math.log2(Math.ceil(N / 4))));
-    if (WN % sg === 0) return { TM: 16, TN: 4, WM: 64 / WN, WN, sg };
+    // 8 rows where there are no more (an LSTM step's batch): 16 would load as many again for nothing
+    if (WN % sg === 0) return { TM: Math.max(sg, M <= 8 ? 8 : 16), TN: 4, WM: 64 / WN, WN, sg };
   }
   // Otherwise on CPU adapters: 8 rows per invocation and the workgroup spread along N, so
   // that A's loads are the same for every lane. A small N (a classifier head) folds lanes onto M.
@@ -179,7 +180,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, config?: Mat
     c.write(new Float32Array(c.size)); // an empty sum
     return c;
   }
-  const cfg = config ?? matmulConfig(N);
+  const cfg = config ?? matmulConfig(N, M);
   if (cfg.sg && (cfg.WN % cfg.sg || cfg.TM % cfg.sg || cfg.sg !== gpu().subgroupSize)) throw new Error(`matmul: config ${JSON.stringify(cfg)} needs WN and TM multiples of sg, and sg the device's subgroup size (${gpu().subgroupSize})`);
   const limit = maxBindingElements();
   const sA = batchA === 1 ? 0 : M * K, sB = batchB === 1 ? 0 : K * N;
