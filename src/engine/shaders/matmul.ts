@@ -5,8 +5,8 @@
 // takes 4 steps at a time, reading vec4s along whichever axis is contiguous (when rows
 // are 4-aligned), then up to 3 single steps. The epilogue's switches are params, so
 // one pipeline per layout serves every shape.
-// On CPU adapters with subgroups (`sg` = the subgroup size) the TM rows of A that a whole
-// workgroup shares are read one row per lane and handed round with subgroupBroadcast:
+// On CPU adapters with subgroups (`sg` = the subgroup size) the TM rows of A that the lanes
+// of a subgroup share are read one row per lane and handed round with subgroupBroadcast:
 // there a load that is the same for every lane costs a bounds-checked scalar load per
 // component, while a load that differs per lane serves all the lanes of a SIMD vector at
 // once; this doubles matmul throughput on lavapipe (bench/NOTES.md).
