@@ -3,7 +3,7 @@
 # network into one compressed archive:
 #   node/bin/node           the node binary running this script
 #   app/                    dist/, dist-bench/, package.json, bench/peers/*.py,
-#                           scripts/make_model_fixtures.py (the PyTorch models), and the
+#                           scripts/make_model_fixtures.py (the PyTorch models) with its safetensors_io.py, and the
 #                           node_modules needed at run time: the package's dependencies
 #                           (webgpu with its linux-x64 Dawn binary only, sharp with its
 #                           linux-x64 libvips) and, when installed (in node_modules or in
@@ -36,7 +36,7 @@ cp "$NODE" "$STAGE/node/bin/node"
 cp -r dist dist-bench package.json "$STAGE/app/"
 rm -rf "$STAGE/app/dist-bench/gpu-pack"
 cp bench/peers/*.py "$STAGE/app/bench/peers/"
-cp scripts/make_model_fixtures.py "$STAGE/app/scripts/"
+cp scripts/make_model_fixtures.py scripts/safetensors_io.py "$STAGE/app/scripts/"
 
 # node_modules: walk the dependencies from package.json (and TF.js's, when installed),
 # resolving each name as Node would, from the directory of the package that needs it.
