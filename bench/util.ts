@@ -5,12 +5,7 @@
 // for all its GPU work (a synchronised wall clock).
 
 import { sync, startGpuTimer, stopGpuTimer } from '../src/engine/runtime.js';
-
-export interface Stats {
-  median: number; // seconds
-  min: number;
-  max: number;
-}
+import { stats, type Stats } from './stats.js';
 
 export interface Timing extends Stats {
   runs: number;
@@ -28,11 +23,6 @@ export interface TimeOptions {
   /** The clock of median/min/max: 'gpu' (timestamps, the wall clock where there are none) or 'wall'. */
   prefer?: 'gpu' | 'wall';
 }
-
-const stats = (xs: number[]): Stats => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
-};
 
 /**
  * Times `fn` (which records GPU work) `runs` times after `warmup` runs. With `prefer: 'gpu'`

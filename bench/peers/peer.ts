@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Stats } from '../stats.js';
 
 export type PeerName = 'torch' | 'tfjs';
 export const PEERS: readonly PeerName[] = ['torch', 'tfjs'];
@@ -30,7 +31,7 @@ export interface PeerTiming {
   max: number;
   runs: number;
   /** The peer's own GPU clock, where it has one (TF.js: timestamp queries; PyTorch: CUDA events). */
-  gpu?: { median: number; min: number; max: number };
+  gpu?: Stats;
 }
 
 export class PeerRun {

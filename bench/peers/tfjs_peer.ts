@@ -11,6 +11,7 @@
 
 import { createRequire } from 'node:module';
 import { create, globals } from 'webgpu';
+import { stats } from '../stats.js';
 
 interface T {
   shape: number[];
@@ -64,8 +65,7 @@ async function timed(fn: (reps: number) => Promise<void>, runs: number, warmup: 
   const s: number[] = [];
   const start = performance.now();
   while (s.length < runs || ((performance.now() - start) / 1e3 < minSeconds && s.length < 50)) s.push(await sample(reps));
-  s.sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], runs: s.length, reps };
+  return { ...stats(s), runs: s.length, reps };
 }
 
 /** Median, min and max of `runs` GPU-clock samples (seconds), after one warm-up; null where there is no GPU clock. */
@@ -73,8 +73,7 @@ async function gpuTimed(sample: () => Promise<number | null>, runs: number) {
   if ((await sample()) === null) return null;
   const s: number[] = [];
   for (let i = 0; i < runs; i++) s.push((await sample())!);
-  s.sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
+  return stats(s);
 }
 
 /** Reads one element: waits for everything queued before it. */

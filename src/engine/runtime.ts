@@ -32,7 +32,8 @@ class Runtime {
   totalDispatches = 0;
   submits = 0;
   maxBinding: number;
-  timer: GpuTimer | null = null;
+  timer: GpuTimer | null = null; // running
+  spareTimer: GpuTimer | null = null; // its query set and buffer, kept between runs
   private staging: GPUBuffer[] = [];
 
   constructor() {
@@ -211,9 +212,8 @@ class GpuTimer {
   readonly resolved: GPUBuffer;
   used = 0;
   overflow = false;
-  perDispatch = false;
-  labels: string[] = [];
-  constructor(readonly device: GPUDevice) {
+  labels: string[] = []; // with perDispatch: each pass's (each dispatch's) kernel
+  constructor(device: GPUDevice, public perDispatch: boolean) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: TIMER_QUERIES });
     this.resolved = device.createBuffer({ size: TIMER_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   }
@@ -227,8 +227,6 @@ class GpuTimer {
   }
 }
 
-let idleTimer: GpuTimer | null = null;
-
 /**
  * Starts timing the compute passes recorded from now on with timestamp queries; false (and
  * no timer) when the device lacks the 'timestamp-query' feature. Work recorded before is
@@ -239,12 +237,8 @@ export function startGpuTimer({ perDispatch = false } = {}): boolean {
   if (!gpu().features.has('timestamp-query')) return false;
   if (rt.timer) throw new Error('a GPU timer is already running');
   rt.flush();
-  rt.timer = idleTimer?.device === rt.device ? idleTimer : new GpuTimer(rt.device);
-  idleTimer = null;
-  rt.timer.used = 0;
-  rt.timer.overflow = false;
-  rt.timer.perDispatch = perDispatch;
-  rt.timer.labels = [];
+  const spare = rt.spareTimer;
+  rt.timer = spare ? Object.assign(spare, { used: 0, overflow: false, labels: [], perDispatch }) : new GpuTimer(rt.device, perDispatch);
   return true;
 }
 
@@ -281,11 +275,10 @@ export async function stopGpuTimer(): Promise<GpuTime | null> {
     let busy = 0n;
     for (let i = 0; i < t.used; i += 2) busy += ns[i + 1] - ns[i];
     const out: GpuTime = { span: Number(ns[t.used - 1] - ns[0]) / 1e9, busy: Number(busy) / 1e9, passes: t.used / 2 };
-    // each dispatch ended its pass; passes the runtime began for copies carry no label
-    if (t.perDispatch && t.labels.length === t.used / 2) out.dispatches = t.labels.map((kernel, i) => ({ kernel, seconds: Number(ns[2 * i + 1] - ns[2 * i]) / 1e9 }));
+    if (t.perDispatch) out.dispatches = t.labels.map((kernel, i) => ({ kernel, seconds: Number(ns[2 * i + 1] - ns[2 * i]) / 1e9 }));
     return out;
   } finally {
-    idleTimer = t;
+    rt.spareTimer = t;
   }
 }
 

@@ -20,6 +20,7 @@ import { dispatch, fold, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
 import { full } from './elementwise.js';
 import { reduce } from './reduce.js';
+import { enableSubgroups, laneValues, shareAcross, subgroupParam } from './subgroup.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -108,7 +109,7 @@ function header(bufs: [name: string, vec: boolean][]): string {
  * control flow divergent, and on lavapipe every access masked).
  */
 const MAIN = (wg: number, lanes: string, folded = true, prelude = '', sg = 0) => /* wgsl */ `@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32${sg ? ', @builtin(subgroup_invocation_id) sgi: u32' : ''}) {${prelude}
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32${subgroupParam(sg)}) {${prelude}
   let lane0 = (wid.x${folded ? ' + wid.y * nwg.x' : ''}) * ${wg}u + li;
   let live = lane0 < ${lanes};
   let lane = min(lane0, ${lanes} - 1u);`;
@@ -172,14 +173,12 @@ function loadWeights(TO: number, taps: number, tap: (t: string) => string, ok?: 
   const T4 = Math.ceil(TO / 4);
   if (sg) {
     const F = 4 * T4;
-    return [
-      ...range(Math.ceil((taps * F) / sg)).map((r) => {
-        const t = `min((${r * sg}u + sgi) / ${F}u, ${taps - 1}u)`, i = `(${r * sg}u + sgi) % ${F}u`;
-        const load = `WP[(${tap(t)}) * ${F}u + ${i}]`;
-        return `let wl${r} = ${ok ? `select(0.0, ${load}, ${ok(t)})` : load};`;
-      }),
-      ...range(taps).flatMap((t) => range(TO).map((i) => `let w${i}_${t} = subgroupBroadcast(wl${Math.floor((t * F + i) / sg)}, ${(t * F + i) % sg}u);`)),
-    ].join('\n      ');
+    const w = shareAcross(sg, taps * F, 'wl', (f) => {
+      const t = `min(${f} / ${F}u, ${taps - 1}u)`;
+      const load = `WP[(${tap(t)}) * ${F}u + ${f} % ${F}u]`;
+      return ok ? `select(0.0, ${load}, ${ok(t)})` : load;
+    });
+    return [...w.loads, ...range(taps).flatMap((t) => range(TO).map((i) => `let w${i}_${t} = ${w.at(t * F + i)};`))].join('\n      ');
   }
   return range(taps).map((t) => [
     ...range(T4).map((g) => {
@@ -243,7 +242,7 @@ function forwardCode(v: Variant): string {
     if (v.relu) s = `max(${s}, vec4<f32>(0.0))`;
     return s;
   };
-  return /* wgsl */ `${v.sg ? 'enable subgroups;\n' : ''}${header([['X', v.vecIn], ['WP', !v.sg], ['OUT', v.vecOut], ...(v.bias ? [['B', false] as [string, boolean]] : [])])}
+  return /* wgsl */ `${enableSubgroups(v.sg ?? 0)}${header([['X', v.vecIn], ['WP', !v.sg], ['OUT', v.vecOut], ...(v.bias ? [['B', false] as [string, boolean]] : [])])}
 // Y (N,O,OH,OW) = X (N,C,H,W) * W (O,C,KH,${KW}) [+ B (O)]${v.relu ? ', then relu' : ''}; stride (SH,${SW}), padding (PH,${PW}).
 // Lane: TO=${TO} channels from o0 (workgroup z) x TP=${TP} pixels from ow0 of row (n, oh).
 ${MAIN(v.WG, 'p.lanes', true, '', v.sg)}
@@ -281,7 +280,7 @@ function inputGradCode(v: Variant): string {
   const TW = Math.ceil(KW / SW); // taps along w per residue class
   const shift = SW === 1 ? PW : 0; // keeps the window base a multiple of 4 at stride 1
   const at = (j: number, t: number) => shift + j - t;
-  return /* wgsl */ `${v.sg ? 'enable subgroups;\n' : ''}${header([['DY', v.vecIn], ['WP', !v.sg], ['OUT', v.vecOut]])}
+  return /* wgsl */ `${enableSubgroups(v.sg ?? 0)}${header([['DY', v.vecIn], ['WP', !v.sg], ['OUT', v.vecOut]])}
 // DX (N,C,H,W) = DY (N,O,OH,OW) *ᵀ W (O,C,KH,${KW}); stride (SH,${SW}), padding (PH,${PW}).
 // Workgroup z = channel block * SH*SW + residue class; lane: TC=${TC} channels from c0 x
 // TP=${TP} pixels iw0 + j*${SW} of one row ih of that class.
@@ -330,20 +329,21 @@ function weightGradCode(v: Variant): string {
   const dy = (i: number, q: number) => v.vecOut
     ? `select(vec4<f32>(0.0), DY4[(db${i} + ow0) / 4u + ${q}u], ow0 + ${4 * q}u < p.OW)`
     : `vec4<f32>(${range(4).map((k) => `select(0.0, DY[db${i} + min(ow0 + ${4 * q + k}u, p.OW - 1u)], ow0 + ${4 * q + k}u < p.OW)`).join(', ')})`;
-  // With sg: the 4*TO values of a quad, f = 4*i + k, are loaded by lanes f % sg of each
-  // subgroup (scalar DY, channel i's row base dbl{f / sg} per row) and broadcast.
-  const sg = v.sg ?? 0, R = sg ? Math.ceil((4 * TO) / sg) : 0;
-  const fOf = (r: number) => `(${r * sg}u + sgi)`;
-  const dySg = (i: number, q: number) => `vec4<f32>(${range(4).map((k) => `subgroupBroadcast(dl${q}_${Math.floor((4 * i + k) / sg)}, ${(4 * i + k) % sg}u)`).join(', ')})`;
-  const perQuad = range(TP / 4).map((q) => [
-    ...(sg ? range(R).map((r) => {
-      const col = `ow0 + ${4 * q}u + ${fOf(r)} % 4u`;
-      return `let dl${q}_${r} = select(0.0, DY[dbl${r} + min(${col}, p.OW - 1u)], ${col} < p.OW);`;
-    }) : []),
-    range(TO).map((i) => `let d${i}_${q} = ${sg ? dySg(i, q) : dy(i, q)};`).join(' '),
-    ...range(4).map((k) => range(TO).map((i) => range(KW).map((t) => `a${i}_${t} = fma(d${i}_${q}.${C4[k]}, ${xn(at(4 * q + k, t))}, a${i}_${t});`).join(' ')).join('\n      ')),
-  ].join('\n      '));
-  return /* wgsl */ `${sg ? 'enable subgroups;\n' : ''}${header([['DY', v.vecOut && !sg], ['X', v.vecIn], ['OUT', false]])}
+  // With sg: the 4*TO values of a quad, f = 4*i + k (channel i, pixel k), shared across
+  // the subgroup (scalar DY; the row base of round r's channel is dbl{r}, set per row).
+  const sg = v.sg ?? 0;
+  const perQuad = range(TP / 4).map((q) => {
+    const d = sg ? shareAcross(sg, 4 * TO, `dl${q}_`, (f, r) => {
+      const col = `ow0 + ${4 * q}u + ${f} % 4u`;
+      return `select(0.0, DY[dbl${r} + min(${col}, p.OW - 1u)], ${col} < p.OW)`;
+    }) : null;
+    return [
+      ...(d ? d.loads : []),
+      range(TO).map((i) => `let d${i}_${q} = ${d ? `vec4<f32>(${range(4).map((k) => d.at(4 * i + k)).join(', ')})` : dy(i, q)};`).join(' '),
+      ...range(4).map((k) => range(TO).map((i) => range(KW).map((t) => `a${i}_${t} = fma(d${i}_${q}.${C4[k]}, ${xn(at(4 * q + k, t))}, a${i}_${t});`).join(' ')).join('\n      ')),
+    ].join('\n      ');
+  });
+  return /* wgsl */ `${enableSubgroups(sg)}${header([['DY', v.vecOut && !sg], ['X', v.vecIn], ['OUT', false]])}
 // DW[s] (O,C,KH,${KW}) = sum over rows (n, oh) of chunk s and over ow of DY (N,O,OH,OW) [n,o,oh,ow] * X (N,C,H,W) [n,c,oh*SH-PH+kh,ow*${SW}-${PW}+kw].
 // Workgroup y = block of TO=${TO} channels o, z = chunk of p.rows rows; lane = (c, kh).
 ${MAIN(v.WG, 'p.C * p.KH', false, '', sg)}
@@ -359,7 +359,7 @@ ${MAIN(v.WG, 'p.C * p.KH', false, '', sg)}
     let ih = oh * p.SH + kh - p.PH;
     let row = ((n * p.C + c) * p.H + min(ih, p.H - 1u)) * p.W;
     ${sg
-      ? range(R).map((r) => `let dbl${r} = ((n * p.O + min(o0 + min(${fOf(r)} / 4u, ${TO - 1}u), p.O - 1u)) * p.OH + oh) * p.OW;`).join(' ')
+      ? laneValues(sg, 4 * TO).map((f, r) => `let dbl${r} = ((n * p.O + min(o0 + min(${f} / 4u, ${TO - 1}u), p.O - 1u)) * p.OH + oh) * p.OW;`).join(' ')
       : range(TO).map((i) => `let db${i} = ((n * p.O + min(o0 + ${i}u, p.O - 1u)) * p.OH + oh) * p.OW;`).join(' ')}
     for (var ow0 = 0u; ow0 < p.OW; ow0 += ${TP}u) {
       let bx = i32(ow0 * ${SW}u);

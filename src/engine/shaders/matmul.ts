@@ -14,6 +14,7 @@
 import { gpu } from '../device.js';
 import { bindRange, dispatch, type Binding } from '../runtime.js';
 import { Tensor } from '../tensor.js';
+import { enableSubgroups, shareAcross, subgroupParam } from './subgroup.js';
 
 export interface MatmulOpts {
   transA?: boolean;
@@ -57,12 +58,12 @@ function code(v: Variant): string {
   let aAt: (r: number, kk: number) => string;
   const sg = v.sg ?? 0;
   if (sg) {
-    // lane `sgi` of each subgroup reads rows m0 + g*sg + sgi; row r comes from lane r % sg
-    for (const g of range(TM / sg)) {
-      const row = `m0 + ${g * sg}u + sgi`;
-      lines.push(`let av${g} = ${v.transA ? `vec4<f32>(${range(4).map((kk) => at('A', v.vecA, `aB + (k + ${kk}u) * p.lda + ${row}`)).join(', ')})` : ld4('A', v.vecA, `aB + (${row}) * p.lda + k`)};`);
-    }
-    aAt = (r, kk) => `subgroupBroadcast(av${Math.floor(r / sg)}.${C4[kk]}, ${r % sg}u)`;
+    // the TM rows m0 + f, a vec4 of 4 K steps each, shared across the subgroup
+    const rows = shareAcross(sg, TM, 'av', (f) => v.transA
+      ? `vec4<f32>(${range(4).map((kk) => at('A', v.vecA, `aB + (k + ${kk}u) * p.lda + m0 + ${f}`)).join(', ')})`
+      : ld4('A', v.vecA, `aB + (m0 + ${f}) * p.lda + k`));
+    lines.push(...rows.loads);
+    aAt = (r, kk) => rows.at(r, `.${C4[kk]}`);
   } else if (!v.transA) {
     for (const r of range(TM)) lines.push(`let a${r} = ${ld4('A', v.vecA, `aB + (m0 + ${r}u) * p.lda + k`)};`);
     aAt = (r, kk) => `a${r}.${C4[kk]}`;
@@ -96,7 +97,7 @@ function code(v: Variant): string {
   }).join('\n  ')).join('\n  ');
 
   const decl = (name: string, vec: boolean) => `var<storage, read> ${name}${vec ? '4' : ''}: array<${vec ? 'vec4<f32>' : 'f32'}>;`;
-  return /* wgsl */ `${sg ? 'enable subgroups;' : ''}
+  return /* wgsl */ `${enableSubgroups(sg)}
 struct P { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, offA: u32, offB: u32, offC: u32, offBias: u32, sA: u32, sB: u32, sC: u32, flags: u32 }
 @group(0) @binding(0) ${decl('A', v.vecA)}
 @group(0) @binding(1) ${decl('B', v.vecB)}
@@ -119,7 +120,7 @@ fn store(row: u32, n: u32, acc: vec4<f32>) {
 
 // C[b] (M,N) = op(A[b]) op(B[b]) with row strides lda, ldb, ldc; workgroup (x, y, z) = (N / ${WN * TN}, M / ${WM * TM}, batch)
 @compute @workgroup_size(${WM * WN})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32${sg ? ', @builtin(subgroup_invocation_id) sgi: u32' : ''}) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32${subgroupParam(sg)}) {
   let m0 = (wid.y * ${WM}u + li / ${WN}u) * ${TM}u;
   let n0 = (wid.x * ${WN}u + li % ${WN}u) * ${TN}u;
   let aB = p.offA + wid.z * p.sA;
