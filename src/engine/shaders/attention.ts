@@ -14,6 +14,7 @@ import { gpu } from '../device.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 import { full } from './elementwise.js';
+import { range } from './codegen.js';
 
 /**
  * Block configuration: WG invocations per workgroup, each owning RQ rows (so that every
@@ -43,7 +44,6 @@ export interface AttentionDims {
 }
 
 const LOG2E = 1.4426950408889634;
-const range = (n: number) => [...Array(n).keys()];
 
 /** Block configuration for this adapter and head size. */
 export function attentionConfig(d: number): AttentionConfig {

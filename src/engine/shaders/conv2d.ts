@@ -21,6 +21,7 @@ import { Tensor, type Shape } from '../tensor.js';
 import { full } from './elementwise.js';
 import { reduce } from './reduce.js';
 import { enableSubgroups, laneValues, shareAcross, subgroupParam } from './subgroup.js';
+import { C4, range } from './codegen.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -90,8 +91,6 @@ export function convConfig(kind: 'fwd' | 'dx' | 'dw', g: ConvGeom): ConvConfig {
   return { TO, TP, WG, sg };
 }
 
-const range = (n: number) => [...Array(n).keys()];
-const C4 = 'xyzw';
 
 const PARAMS = /* wgsl */ `
 struct P { N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32, SH: u32, PH: u32, lanes: u32, rows: u32, z0: u32 }`;

@@ -15,6 +15,7 @@ import { gpu } from '../device.js';
 import { bindRange, dispatch, type Binding } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 import { enableSubgroups, shareAcross, subgroupParam } from './subgroup.js';
+import { C4, range } from './codegen.js';
 
 export interface MatmulOpts {
   transA?: boolean;
@@ -42,8 +43,6 @@ interface Variant extends MatmulConfig {
 // Epilogue switches, read from the params at run time (no pipeline per combination).
 const ACCUMULATE = 1, BIAS = 2, RELU = 4;
 
-const range = (n: number) => [...Array(n).keys()];
-const C4 = ['x', 'y', 'z', 'w'];
 
 function code(v: Variant): string {
   const { TM, TN, WM, WN } = v;

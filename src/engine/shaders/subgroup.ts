@@ -5,6 +5,8 @@
 // lane by subgroupBroadcast from the lane that loaded it. The kernel's control flow must be
 // uniform where these are used (no early return).
 
+import { range } from './codegen.js';
+
 /** What a kernel using subgroups puts first (nothing without). */
 export const enableSubgroups = (sg: number) => (sg ? 'enable subgroups;\n' : '');
 
@@ -12,7 +14,7 @@ export const enableSubgroups = (sg: number) => (sg ? 'enable subgroups;\n' : '')
 export const subgroupParam = (sg: number) => (sg ? ', @builtin(subgroup_invocation_id) sgi: u32' : '');
 
 /** This lane's value number in each round: WGSL u32 expressions. */
-export const laneValues = (sg: number, count: number): string[] => [...Array(Math.ceil(count / sg)).keys()].map((r) => `(${r * sg}u + sgi)`);
+export const laneValues = (sg: number, count: number): string[] => range(Math.ceil(count / sg)).map((r) => `(${r * sg}u + sgi)`);
 
 /**
  * `loads`: `let {name}{r} = load(f, r)` for each round r (f: this lane's value number);
