@@ -76,14 +76,15 @@ const extent = (shape: readonly number[], strides: readonly number[]) => 1 + sha
 
 /**
  * dst[dstOff + c.dstStrides] = src[srcOff + c.srcStrides] for every index c of `shape`.
- * Tensors above one storage binding are copied in blocks of the first dim, each bound
- * by byte range (so the first dim should be the outermost on both sides, as a batch is).
+ * Tensors above one storage binding (or above `limit` elements) are copied in blocks of
+ * the first dim, each bound by byte range (so the first dim should be the outermost on
+ * both sides, as a batch is).
  */
-export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: readonly number[], dstStrides: readonly number[], srcOff = 0, dstOff = 0): void {
+export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: readonly number[], dstStrides: readonly number[], srcOff = 0, dstOff = 0, limit = 0): void {
   let n = 1;
   for (const d of shape) n *= d;
   if (n === 0) return;
-  const limit = layoutLimits.maxBindingElements || Math.floor(gpu().limits.maxStorageBufferBindingSize / 4);
+  limit ||= layoutLimits.maxBindingElements || Math.floor(gpu().limits.maxStorageBufferBindingSize / 4);
   const copy = (x: Binding, y: Binding, sh: readonly number[], so: number, dOff: number, count: number) => {
     const c = coalesce(sh, srcStrides, dstStrides);
     dispatch(COPY, [x, y], [count, perInvocation(), c.shape.length, so, dOff, 0, 0, 0, ...dims8(c.shape), ...dims8(c.ss), ...dims8(c.ds)], groupsFor(count));

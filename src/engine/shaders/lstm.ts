@@ -13,7 +13,8 @@
 // NOTE: gate order i, f, g, o; bias = b_ih + b_hh; zero initial states, as PyTorch.
 
 import { gpu } from '../device.js';
-import { dispatch, flush, WG_INDEX, type Binding } from '../runtime.js';
+import { dispatch, flush, WG_INDEX } from '../runtime.js';
+import { stridedCopy } from './layout.js';
 import { Tensor } from '../tensor.js';
 import { axpy, full } from './elementwise.js';
 import { matmul } from './matmul.js';
@@ -102,29 +103,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   DC[s] = dc * gf;
 }`;
 
-function transposeCode(toTime: boolean): string {
-  const bf = 'p.base + (nl * p.T + p.t0 + tl) * p.F + f';
-  const tm = '(tl * p.N + p.n0 + nl) * p.F + f';
-  return /* wgsl */ `${WG_INDEX}
-struct P { N: u32, T: u32, F: u32, t0: u32, len: u32, n0: u32, nb: u32, base: u32 }
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(2) var<uniform> p: P;
-// BF (N, T, F) batch-first, bound from sample n0 at element \`base\`; TM (len, N, F) the chunk of steps t0..t0+len
-// ${toTime ? 'TM[tl, n0 + nl, f] = BF[n0 + nl, t0 + tl, f]' : 'BF[n0 + nl, t0 + tl, f] = TM[tl, n0 + nl, f]'} for nl < nb
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = wgIndex(wid, nwg) * 256u + li;
-  if (i >= p.nb * p.len * p.F) { return; }
-  let f = i % p.F;
-  let tl = (i / p.F) % p.len;
-  let nl = i / (p.F * p.len);
-  ${toTime ? `Y[${tm}] = X[${bf}];` : `Y[${bf}] = X[${tm}];`}
-}`;
-}
-const TO_TIME = transposeCode(true);
-const TO_BATCH = transposeCode(false);
-
 /** Sizes of one layer: batch N, steps T, hidden H, directions D, steps per chunk tc. */
 export interface SeqShape {
   N: number;
@@ -169,25 +147,18 @@ const chunkLen = (s: SeqShape, c: number) => Math.min(s.tc, s.T - c * s.tc);
 const chunkCount = (s: SeqShape) => Math.ceil(s.T / s.tc);
 
 /**
- * Copies between a batch-first (N, T, F) tensor and time-major chunks (len*N, F), binding
- * the batch-first side in ranges of samples when it is larger than one binding may be.
+ * Copies between a batch-first (N, T, F) tensor and time-major chunks (len*N, F): element
+ * (n, t, f) sits at (n*T + t)*F + f in the one, at ((t - t0)*N + n)*F + f in the other.
+ * The batch-first side is bound in ranges of samples when it exceeds the binding limit.
  */
 function transpose(bf: Tensor, chunks: readonly Tensor[], s: SeqShape, toTime: boolean, limit?: number): void {
   const [N, T, F] = bf.shape;
-  const rowBytes = T * F * 4;
-  const align = gpu().limits.minStorageBufferOffsetAlignment;
-  for (let n0 = 0, count = 0; n0 < N; n0 += count) {
-    const start = n0 * rowBytes;
-    const byteOffset = start - (start % align);
-    count = Math.min(N - n0, Math.floor((bindingLimit(limit) - (start - byteOffset)) / rowBytes));
-    if (count < 1) throw new Error(`lstm: one sample of [${bf.shape}] is ${rowBytes} bytes, above the binding limit`);
-    const range: Binding = { buffer: bf.buffer, byteOffset, byteLength: start - byteOffset + count * rowBytes };
-    chunks.forEach((chunk, c) => {
-      const len = chunkLen(s, c);
-      const params = [N, T, F, c * s.tc, len, n0, count, (start - byteOffset) / 4];
-      dispatch(toTime ? TO_TIME : TO_BATCH, toTime ? [range, chunk] : [chunk, range], params, Math.ceil((count * len * F) / 256));
-    });
-  }
+  const bfStrides = [T * F, F, 1], tmStrides = [F, N * F, 1], elements = Math.floor(bindingLimit(limit) / 4);
+  chunks.forEach((chunk, c) => {
+    const shape = [N, chunkLen(s, c), F], off = c * s.tc * F;
+    if (toTime) stridedCopy(bf, chunk, shape, bfStrides, tmStrides, off, 0, elements);
+    else stridedCopy(chunk, bf, shape, tmStrides, bfStrides, 0, off, elements);
+  });
 }
 
 /** x (N, T, F) -> time-major chunks (len*N, F). */
