@@ -20,11 +20,11 @@
 import { loadavg } from 'node:os';
 import { gpu } from '../src/engine/device.js';
 import { Tensor, tidy } from '../src/engine/tensor.js';
-import { backward, noGrad } from '../src/autograd/tape.js';
-import { crossEntropy, Metrics } from '../src/autograd/loss.js';
+import { noGrad } from '../src/autograd/tape.js';
+import { Metrics } from '../src/autograd/loss.js';
 import { manualSeed } from '../src/nn/init.js';
 import { MODELS, modelSpec, type ImageConfig } from '../src/models/index.js';
-import { Adam, gradNormScale } from '../src/optim/index.js';
+import { Adam, trainStep } from '../src/optim/index.js';
 import { startGpuTimer, stopGpuTimer } from '../src/engine/runtime.js';
 import { time, type Row, type Timing } from './util.js';
 import { peerColumns, wantedPeers, type PeerCase, type PeerName, type PeerOptions, type PeerRun } from './peers/peer.js';
@@ -80,16 +80,7 @@ async function measure(model: string, config: ImageConfig, batch: number, modes:
     if (modes.includes('train')) {
       net.train();
       const step = async () => {
-        const loss = tidy(() => {
-          const x = Tensor.from(data.x, data.shape);
-          const y = Tensor.from(data.y, [batch], 'i32');
-          const l = crossEntropy(net.forward(x), y, { metrics });
-          backward(l);
-          const scale = o.clip > 0 ? gradNormScale(opt.params, o.clip).scale : null;
-          opt.step({ gradScale: scale });
-          opt.zeroGrad();
-          return l;
-        });
+        const loss = tidy(() => trainStep(net, Tensor.from(data.x, data.shape), Tensor.from(data.y, [batch], 'i32'), opt, o.clip, metrics));
         await loss.read();
         loss.dispose();
       };

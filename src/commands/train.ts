@@ -6,8 +6,8 @@ import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { stridedCopy } from '../engine/shaders/layout.js';
-import { backward, noGrad } from '../autograd/tape.js';
-import { crossEntropy, Metrics, type MetricsReport } from '../autograd/loss.js';
+import { noGrad } from '../autograd/tape.js';
+import { Metrics, type MetricsReport } from '../autograd/loss.js';
 import { manualSeed as seedDropout } from '../autograd/dropout.js';
 import { DataLoader } from '../data/loader.js';
 import { resolveData } from '../data/source.js';
@@ -17,7 +17,7 @@ import type { TensorInput } from '../io/safetensors.js';
 import { manualSeed as seedInit } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import { freezeBackbone, modelSpec, type ImageConfig, type ModelSpec } from '../models/index.js';
-import { Adam, SGD, ReduceLROnPlateau, gradNormScale } from '../optim/index.js';
+import { Adam, SGD, ReduceLROnPlateau, trainStep } from '../optim/index.js';
 
 type AnyOptimizer = Adam | SGD;
 import { loadPretrained, openWeights, OPTIM_PREFIX } from './weights.js';
@@ -203,12 +203,7 @@ async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, 
       if (batch.n === 0) continue;
       tidy(() => {
         const x = Tensor.from(batch.x, [batch.n, ds.channels, ds.height, ds.width]);
-        const y = Tensor.from(batch.y, [batch.n], 'i32');
-        const loss = crossEntropy(model.forward(x), y, { metrics });
-        backward(loss);
-        const scale = o.clip > 0 ? gradNormScale(opt.params, o.clip).scale : null;
-        opt.step({ gradScale: scale });
-        opt.zeroGrad();
+        const loss = trainStep(model, x, Tensor.from(batch.y, [batch.n], 'i32'), opt, o.clip, metrics);
         stridedCopy(loss, history, [1], [1], [1], 0, step);
       });
       step++;

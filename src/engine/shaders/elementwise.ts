@@ -68,7 +68,7 @@ fn pow_(x: f32, p: f32) -> f32 {
   return r;
 }`;
 
-export const WG = 256;
+const WG = 256;
 const MAX_RANK = 8;
 
 /**
@@ -83,13 +83,17 @@ export function groupsFor(n: number): number {
   return Math.ceil(n / (WG * perInvocation()));
 }
 
-/** The main of an elementwise kernel: \`body\` runs for each i < p.n of this invocation's run. */
-export function forEach(body: string): string {
+/**
+ * The main of an elementwise kernel: `body` runs for each i < p.n of this invocation's
+ * run [first, last); `before` runs once before the loop.
+ */
+export function forEach(body: string, before = ''): string {
   return /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let first = (wgIndex(wid, nwg) * ${WG}u + li) * p.per;
-  let last = min(first + p.per, p.n);
+  let last = min(first + p.per, p.n);${before ? `
+  ${before}` : ''}
   for (var i = first; i < last; i++) {
     ${body}
   }

@@ -4,7 +4,7 @@
 import { gpu } from '../device.js';
 import { bindRange, dispatch, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
-import { dims8, groupsFor, perInvocation, STRIDED, WG } from './elementwise.js';
+import { dims8, forEach, groupsFor, perInvocation, STRIDED } from './elementwise.js';
 
 
 const COPY = /* wgsl */ `${WG_INDEX}${STRIDED}
@@ -14,26 +14,18 @@ struct P { n: u32, per: u32, rank: u32, srcOff: u32, dstOff: u32, pad0: u32, pad
 @group(0) @binding(2) var<uniform> p: P;
 // for each index c of shape: Y[dstOff + c.ds] = X[srcOff + c.ss]
 // (the offsets are divided out once a run, then stepped along the innermost dim)
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let first = (wgIndex(wid, nwg) * ${WG}u + li) * p.per;
-  let last = min(first + p.per, p.n);
-  let k = p.rank - 1u;
-  let len = dimOf(p.shape, k);
-  let step = vec2<u32>(dimOf(p.ss, k), dimOf(p.ds, k));
-  var o = offsets(min(first, p.n - 1u), p.rank, p.shape, p.ss, p.ds);
-  var c = first % len;
-  for (var i = first; i < last; i++) {
-    Y[p.dstOff + o.y] = X[p.srcOff + o.x];
+${forEach(`Y[p.dstOff + o.y] = X[p.srcOff + o.x];
     c++;
     if (c == len) {
       c = 0u;
       o = offsets(min(i + 1u, p.n - 1u), p.rank, p.shape, p.ss, p.ds);
     } else {
       o += step;
-    }
-  }
-}`;
+    }`, `let k = p.rank - 1u;
+  let len = dimOf(p.shape, k);
+  let step = vec2<u32>(dimOf(p.ss, k), dimOf(p.ds, k));
+  var o = offsets(min(first, p.n - 1u), p.rank, p.shape, p.ss, p.ds);
+  var c = first % len;`)}`;
 
 export function contiguousStrides(shape: Shape): number[] {
   const st = new Array(shape.length);
