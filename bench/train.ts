@@ -80,7 +80,7 @@ async function measure(model: string, config: ImageConfig, batch: number, modes:
     if (modes.includes('train')) {
       net.train();
       const step = async () => {
-        const loss = tidy(() => trainStep(net, Tensor.from(data.x, data.shape), Tensor.from(data.y, [batch], 'i32'), opt, o.clip, metrics));
+        const loss = tidy(() => trainStep(net, data, opt, o.clip, metrics));
         await loss.read();
         loss.dispose();
       };

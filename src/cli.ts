@@ -87,6 +87,8 @@ program
   .option('--no-freeze-backbone', 'train every parameter')
   .option('--out <dir>', 'checkpoint folder', 'checkpoint')
   .option('--max-steps <n>', 'stop after this many optimiser steps', int(1))
+  .option('--micro-batch <n>', 'rows run at once, gradients accumulated over the batch (default: chosen to fit the adapter and --memory-limit, said when it splits)', int(1))
+  .option('--memory-limit <MiB>', 'GPU memory the engine may hold; free buffers past it are given back (default: no limit; the micro-batch budget is then half the RAM on a software adapter, 16 GiB on a GPU)', float(1))
   .option('--resume', 'continue from <out>/<model>.last.safetensors', false)
   .option('--json', 'one JSON object per epoch on stdout', false)
   .action(async (opts: TrainOptions & { optimizer: string }) => {

@@ -5,6 +5,10 @@
 import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, tidy } from '../engine/tensor.js';
+import { pace, setMemoryLimit } from '../engine/runtime.js';
+import { totalmem } from 'node:os';
+import { gpu } from '../engine/device.js';
+import { chooseMicroBatch } from './microbatch.js';
 import { stridedCopy } from '../engine/shaders/layout.js';
 import { noGrad } from '../autograd/tape.js';
 import { Metrics, type MetricsReport } from '../autograd/loss.js';
@@ -44,6 +48,10 @@ export interface TrainOptions {
   freezeBackbone?: boolean;
   out: string;
   maxSteps?: number;
+  /** Rows run at once (gradients accumulated over the batch); default: chosen from the adapter's limits and the memory budget. */
+  microBatch?: number;
+  /** MiB of GPU memory the pool may hold (free buffers past it go back to the device); also the micro-batch budget. */
+  memoryLimit?: number;
   resume: boolean;
   json: boolean;
 }
@@ -61,6 +69,8 @@ export interface EpochRecord {
   images_per_s: number;
   seconds: number;
   skipped: number;
+  /** Training steps run, each with its loss read back. */
+  steps: number;
   best: boolean;
 }
 
@@ -117,6 +127,8 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
     log(`resumed from ${lastPath} after epoch ${startEpoch}`);
   }
 
+  if (o.memoryLimit !== undefined) setMemoryLimit(o.memoryLimit * 2 ** 20);
+  const microBatch = o.microBatch ?? pickMicroBatch(model, [config.channels, config.imageSize, config.imageSize], o);
   const { train: trainSet, val: valSet } = data.open({ size: config.imageSize, channels: config.channels, augment: o.augment && data.kind === 'images', mean, std });
   const warn = (m: string) => log(`warning: ${m}`);
   const trainLoader = new DataLoader(trainSet, { batchSize: o.batchSize, shuffle: o.shuffle, train: o.augment, seed: o.seed, onWarn: warn });
@@ -135,7 +147,7 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   try {
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
       const t0 = performance.now();
-      const r = await trainEpoch(model, trainLoader, opt, o, epoch, () => interrupted, (n) => (steps += n, o.maxSteps !== undefined && steps >= o.maxSteps));
+      const r = await trainEpoch(model, trainLoader, opt, o, microBatch, epoch, () => interrupted, (n) => (steps += n, o.maxSteps !== undefined && steps >= o.maxSteps));
       const v = valLoader ? await evaluate(model, valLoader, data.classes.length) : null;
       const seconds = (performance.now() - t0) / 1e3;
       if (interrupted && r.partial) {
@@ -163,6 +175,7 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
         images_per_s: r.images / r.seconds,
         seconds,
         skipped: r.skipped,
+        steps: r.losses.length,
         best: isBest && !!v,
       };
       records.push(rec);
@@ -186,32 +199,34 @@ interface EpochResult {
   seconds: number;
   skipped: number;
   partial: boolean;
+  /** Each step's loss. */
+  losses: number[];
 }
 
 /** One pass over the training data; loss and accuracy accumulate on the GPU. */
-async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, o: TrainOptions, epoch: number, stop: () => boolean, count: (n: number) => boolean): Promise<EpochResult> {
+async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, o: TrainOptions, microBatch: number, epoch: number, stop: () => boolean, count: (n: number) => boolean): Promise<EpochResult> {
   model.train();
   const ds = loader.dataset;
   const metrics = new Metrics(ds.classes.length);
   const history = Tensor.empty([loader.length]).keep(); // each step's loss, read at progress checks
   const progress = new Progress(o, `epoch ${epoch + 1}/${o.epochs}`, loader.length, ds.length);
-  let images = 0, skipped = 0, step = 0, checked = 0, partial = false;
+  let images = 0, skipped = 0, step = 0, partial = false;
+  const losses: number[] = [];
   const t0 = performance.now();
   try {
     for await (const batch of loader.epoch(epoch)) {
       skipped += batch.skipped.length;
       if (batch.n === 0) continue;
       tidy(() => {
-        const x = Tensor.from(batch.x, [batch.n, ds.channels, ds.height, ds.width]);
-        const loss = trainStep(model, x, Tensor.from(batch.y, [batch.n], 'i32'), opt, o.clip, metrics);
+        const loss = trainStep(model, { x: batch.x, y: batch.y, shape: [batch.n, ds.channels, ds.height, ds.width] }, opt, o.clip, metrics, microBatch);
         stridedCopy(loss, history, [1], [1], [1], 0, step);
       });
+      await pace();
       step++;
       images += batch.n;
       const done = count(1);
       if (progress.due() || done || stop()) {
-        const losses = await checkedLosses(history, checked, step, epoch);
-        checked = step;
+        losses.push(...(await checkedLosses(history, losses.length, step, epoch)));
         progress.update(step, images, losses.at(-1)!);
       }
       if (done || stop()) {
@@ -219,10 +234,10 @@ async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, 
         break;
       }
     }
-    await checkedLosses(history, checked, step, epoch);
+    losses.push(...(await checkedLosses(history, losses.length, step, epoch)));
     const report = await metrics.read();
     progress.end();
-    return { metrics: report, images, seconds: (performance.now() - t0) / 1e3, skipped, partial };
+    return { metrics: report, images, seconds: (performance.now() - t0) / 1e3, skipped, partial, losses };
   } finally {
     metrics.dispose();
     history.dispose();
@@ -250,12 +265,22 @@ export async function evaluate(model: Module, loader: DataLoader, numClasses: nu
         const x = Tensor.from(batch.x, [batch.n, ds.channels, ds.height, ds.width]);
         metrics.update(model.forward(x), Tensor.from(batch.y, [batch.n], 'i32'));
       }));
+      await pace();
     }
     return await metrics.read();
   } finally {
     metrics.dispose();
     model.train();
   }
+}
+
+/** The micro-batch for --batch-size under the adapter's limits and the memory budget, said in one line when it splits. */
+function pickMicroBatch(model: Module, sample: number[], o: TrainOptions): number {
+  // WebGPU does not tell a GPU's memory: a software adapter may use half the RAM, a GPU is assumed to have 16 GiB.
+  const budget = o.memoryLimit !== undefined ? o.memoryLimit * 2 ** 20 : gpu().isSoftware ? totalmem() / 2 : 16 * 2 ** 30;
+  const c = chooseMicroBatch(model, sample, o.batchSize, budget);
+  if (c.reason) log(`micro-batch: ${c.rows} rows at a time (batch ${o.batchSize} in ${Math.ceil(o.batchSize / c.rows)} slices, gradients accumulated): ${c.reason}; set --micro-batch to choose`);
+  return c.rows;
 }
 
 function modelConfig(spec: ModelSpec, o: TrainOptions, channels: number, nativeSize: number, numClasses: number, from?: ImageConfig): ImageConfig {

@@ -1,6 +1,8 @@
-// Command encoding: cached pipelines, one compute pass for many dispatches, a ring of
-// uniform slots written once per submit, dispatch-size folding, readback, and a GPU
-// timer (timestamp queries around each compute pass) for bench/.
+// Command encoding: kernels (a pipeline with an explicit bind-group layout) compiled
+// once, bind groups cached by the buffers they bind, one compute pass for many
+// dispatches, kernel params in a ring of uniform slots (a dynamic offset each, written
+// once per submit), dispatch-size folding, readback, stream-ordered buffer reuse under a
+// memory limit, and a GPU timer (timestamp queries around each compute pass) for bench/.
 
 import { checkErrors, gpu } from './device.js';
 import { BufferPool } from './pool.js';
@@ -15,26 +17,80 @@ export interface Binding {
 const MAX_DISPATCHES_PER_SUBMIT = 512;
 const PARAM_BYTES = 256; // the most a kernel's params may take
 const RING_SLOTS = 2048;
+const MAX_BIND_GROUPS = 1 << 15; // cached at once; past that the cache starts afresh
+const MAX_IN_FLIGHT = 2; // submits the host may run ahead of the GPU at pace()
 
 let state: Runtime | null = null;
+
+/** Bytes held by live tensors, the most held and the largest buffer made live since the last resetPeaks(). */
+export const memory = { live: 0, peakLive: 0, largest: 0 };
+
+/** A compiled kernel and the bind groups made for it, by the buffers they bind. */
+interface Kernel {
+  readonly code: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+  readonly storage: number; // storage bindings; the params uniform, if any, follows them
+  readonly params: boolean;
+  readonly groups: Map<number, CachedGroup>;
+}
+
+interface CachedGroup {
+  readonly key: number[]; // (buffer id, offset, size) per binding
+  readonly group: GPUBindGroup;
+  readonly next: CachedGroup | null; // same hash
+}
+
+const BINDING = /@group\(0\)\s*@binding\((\d+)\)\s*var<\s*(storage|uniform)\s*(?:,\s*(read_write|read)\s*)?>/g;
+
+/** The bind-group layout a kernel's WGSL declares (params as a uniform with a dynamic offset). */
+function layoutEntries(code: string): GPUBindGroupLayoutEntry[] {
+  const entries: GPUBindGroupLayoutEntry[] = [];
+  for (const m of code.matchAll(BINDING)) {
+    const type: GPUBufferBindingType = m[2] === 'uniform' ? 'uniform' : m[3] === 'read_write' ? 'storage' : 'read-only-storage';
+    entries.push({ binding: Number(m[1]), visibility: GPUShaderStage.COMPUTE, buffer: { type, hasDynamicOffset: type === 'uniform' } });
+  }
+  entries.sort((a, b) => a.binding - b.binding);
+  entries.forEach((e, i) => {
+    if (e.binding !== i || (e.buffer!.type === 'uniform' && i !== entries.length - 1)) throw new Error(`kernel bindings must be 0..n-1 with the params uniform last:\n${code.slice(0, 400)}`);
+  });
+  return entries;
+}
+
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 1;
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
+}
 
 class Runtime {
   readonly device: GPUDevice;
   readonly storage: BufferPool;
-  readonly pipelines = new Map<string, GPUComputePipeline>();
+  readonly kernels = new Map<string, Kernel>();
   readonly slot: number;
   readonly ring: GPUBuffer;
   readonly ringCpu: ArrayBuffer;
   slotsUsed = 0;
   encoder: GPUCommandEncoder | null = null;
   pass: GPUComputePassEncoder | null = null;
+  private passPipeline: GPUComputePipeline | null = null;
   dispatches = 0;
   totalDispatches = 0;
   submits = 0;
+  bindGroupsCached = 0;
+  bindGroupsMade = 0;
   maxBinding: number;
+  memoryLimit = Infinity;
+  /** Off: a released buffer waits for the next submit before reuse (the way before stream order; for tests). */
+  streamReuse = true;
   timer: GpuTimer | null = null; // running
   spareTimer: GpuTimer | null = null; // its query set and buffer, kept between runs
   private staging: GPUBuffer[] = [];
+  private inFlight: Promise<undefined>[] = [];
+  private readonly key: number[] = [];
+  private readonly dynamicOffset = [0];
 
   constructor() {
     const g = gpu();
@@ -49,20 +105,81 @@ class Runtime {
     this.maxBinding = g.limits.maxStorageBufferBindingSize;
   }
 
-  pipeline(code: string): GPUComputePipeline {
-    let p = this.pipelines.get(code);
-    if (!p) {
+  kernel(code: string): Kernel {
+    let k = this.kernels.get(code);
+    if (!k) {
+      const entries = layoutEntries(code);
+      const layout = this.device.createBindGroupLayout({ entries });
       const module = this.device.createShaderModule({ code });
-      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-      this.pipelines.set(code, p);
+      const pipeline = this.device.createComputePipeline({ layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } });
+      const params = entries.at(-1)?.buffer!.type === 'uniform';
+      k = { code, pipeline, layout, params, storage: entries.length - (params ? 1 : 0), groups: new Map() };
+      this.kernels.set(code, k);
     }
-    return p;
+    return k;
+  }
+
+  /** The bind group of `k` over `bindings` (and the params ring), made once per distinct set of buffers and ranges. */
+  bindGroup(k: Kernel, bindings: Binding[]): GPUBindGroup {
+    const key = this.key;
+    key.length = 0;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < bindings.length; i++) {
+      const b = bindings[i];
+      const offset = b.byteOffset ?? 0;
+      const size = Math.max(4, b.byteLength ?? b.buffer.size - offset);
+      if (size > this.maxBinding) throw new Error(`binding ${i} of a kernel is ${size} bytes, above this adapter's maxStorageBufferBindingSize (${this.maxBinding})`);
+      const id = bufferId(b.buffer);
+      key.push(id, offset, size);
+      h = Math.imul(h ^ id, 0x01000193);
+      h = Math.imul(h ^ offset, 0x01000193);
+      h = Math.imul(h ^ size, 0x01000193);
+    }
+    const head = k.groups.get(h);
+    for (let c: CachedGroup | null | undefined = head; c; c = c.next) if (sameKey(c.key, key)) return c.group;
+    const entries: GPUBindGroupEntry[] = bindings.map((b, i) => ({ binding: i, resource: { buffer: b.buffer, offset: key[3 * i + 1], size: key[3 * i + 2] } }));
+    if (k.params) entries.push({ binding: bindings.length, resource: { buffer: this.ring, offset: 0, size: PARAM_BYTES } });
+    const group = this.device.createBindGroup({ layout: k.layout, entries });
+    if (this.bindGroupsCached >= MAX_BIND_GROUPS) this.dropBindGroups();
+    k.groups.set(h, { key: [...key], group, next: head ?? null });
+    this.bindGroupsCached++;
+    this.bindGroupsMade++;
+    return group;
+  }
+
+  /** Forgets every cached bind group (after buffers were destroyed, or when the cache is full). */
+  dropBindGroups(): void {
+    for (const k of this.kernels.values()) k.groups.clear();
+    this.bindGroupsCached = 0;
   }
 
   computePass(): GPUComputePassEncoder {
     this.encoder ??= this.device.createCommandEncoder();
-    this.pass ??= this.encoder.beginComputePass(this.timer?.passWrites());
+    if (!this.pass) {
+      this.pass = this.encoder.beginComputePass(this.timer?.passWrites());
+      this.passPipeline = null;
+    }
     return this.pass;
+  }
+
+  /** Records a dispatch of `k` into the open compute pass. */
+  record(k: Kernel, group: GPUBindGroup, params: ArrayLike<number> | null, x: number, y: number, z: number): void {
+    const pass = this.computePass();
+    if (this.passPipeline !== k.pipeline) {
+      pass.setPipeline(k.pipeline);
+      this.passPipeline = k.pipeline;
+    }
+    if (params) {
+      if (params.length * 4 > PARAM_BYTES) throw new Error(`kernel params too large: ${params.length} words`);
+      const off = this.slotsUsed * this.slot;
+      new Uint32Array(this.ringCpu, off, params.length).set(params);
+      this.dynamicOffset[0] = off;
+      pass.setBindGroup(0, group, this.dynamicOffset);
+      this.slotsUsed++;
+    } else {
+      pass.setBindGroup(0, group);
+    }
+    pass.dispatchWorkgroups(x, y, z);
   }
 
   commandEncoder(): GPUCommandEncoder {
@@ -86,6 +203,40 @@ class Runtime {
     this.dispatches = 0;
     this.submits++;
     this.storage.submitted();
+    this.inFlight.push(this.device.queue.onSubmittedWorkDone());
+    if (this.inFlight.length > 4 * MAX_IN_FLIGHT) this.inFlight.shift();
+  }
+
+  /** Waits while more than `MAX_IN_FLIGHT` submits are still running on the GPU. */
+  async pace(): Promise<void> {
+    while (this.inFlight.length > MAX_IN_FLIGHT) await this.inFlight.shift();
+  }
+
+  /** A pooled storage buffer; `upload`: one that `queue.writeBuffer` may fill now (no pending command uses it). */
+  acquire(bytes: number, upload = false): GPUBuffer {
+    let b = this.storage.reuse(bytes, upload || !this.streamReuse);
+    if (!b && upload && this.streamReuse && this.storage.hasDirty(bytes)) {
+      this.flush(); // every pending command is submitted, so every free buffer is clean
+      b = this.storage.reuse(bytes, true);
+    }
+    if (b) return b;
+    b = this.storage.create(bytes);
+    if (this.storage.allocatedBytes > this.memoryLimit) this.trim(this.memoryLimit);
+    return b;
+  }
+
+  release(buffer: GPUBuffer): void {
+    this.storage.release(buffer, this.encoder !== null);
+  }
+
+  /** Gives free buffers back to the device until the pool holds at most `bytes`. */
+  trim(bytes: number): void {
+    let n = this.storage.trim(bytes);
+    if (this.storage.allocatedBytes > bytes && this.encoder) {
+      this.flush();
+      n += this.storage.trim(bytes);
+    }
+    if (n) this.dropBindGroups();
   }
 
   acquireStaging(bytes: number): GPUBuffer {
@@ -101,6 +252,12 @@ class Runtime {
   }
 }
 
+function sameKey(a: number[], b: number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function runtime(): Runtime {
   if (!state || state.device !== gpu().device) state = new Runtime();
   return state;
@@ -114,35 +271,45 @@ export function runtime(): Runtime {
 export function dispatch(code: string, bindings: Binding[], params: ArrayLike<number> | null, groups: number | [number, number, number]): void {
   const rt = runtime();
   if (rt.slotsUsed >= RING_SLOTS || rt.dispatches >= MAX_DISPATCHES_PER_SUBMIT) rt.flush();
-  const pipeline = rt.pipeline(code);
-  const entries: GPUBindGroupEntry[] = bindings.map((b, i) => {
-    const offset = b.byteOffset ?? 0;
-    const size = Math.max(4, b.byteLength ?? b.buffer.size - offset);
-    if (size > rt.maxBinding) throw new Error(`binding ${i} of a kernel is ${size} bytes, above this adapter's maxStorageBufferBindingSize (${rt.maxBinding})`);
-    return { binding: i, resource: { buffer: b.buffer, offset, size } };
-  });
-  if (params) {
-    if (params.length * 4 > PARAM_BYTES) throw new Error(`kernel params too large: ${params.length} words`);
-    const off = rt.slotsUsed * rt.slot;
-    new Uint32Array(rt.ringCpu, off, params.length).set(params);
-    entries.push({ binding: bindings.length, resource: { buffer: rt.ring, offset: off, size: PARAM_BYTES } });
-    rt.slotsUsed++;
-  }
-  const bindGroup = rt.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  const k = rt.kernel(code);
+  if (!params !== !k.params) throw new Error(`kernel ${k.params ? 'takes' : 'takes no'} params`);
+  const group = rt.bindGroup(k, bindings);
   const [x, y, z] = typeof groups === 'number' ? fold(groups) : groups;
   if (x === 0 || y === 0 || z === 0) return;
-  const pass = rt.computePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(x, y, z);
+  rt.record(k, group, params, x, y, z);
   if (rt.timer?.perDispatch) {
     // profiling: a pass (hence a pair of timestamps) per dispatch
     rt.timer.labels.push(kernelLabel(code));
-    pass.end();
+    rt.pass!.end();
     rt.pass = null;
   }
   rt.dispatches++;
   rt.totalDispatches++;
+}
+
+/** Lets the GPU catch up: waits while more than two submits are still running (call once a step). */
+export async function pace(): Promise<void> {
+  await state?.pace();
+}
+
+/**
+ * Caps the bytes of GPU memory the pool holds (live tensors and free buffers kept for
+ * reuse): past it, free buffers are given back to the device. Infinity (the default) keeps them all.
+ */
+export function setMemoryLimit(bytes: number): void {
+  const rt = runtime();
+  rt.memoryLimit = bytes;
+  if (rt.storage.allocatedBytes > bytes) rt.trim(bytes);
+}
+
+/** Stream-ordered reuse on (the default) or off (released buffers wait for a submit): results must not differ. */
+export function setStreamReuse(on: boolean): void {
+  runtime().streamReuse = on;
+}
+
+/** Gives every free pooled buffer back to the device. */
+export function trimPool(): void {
+  runtime().trim(0);
 }
 
 /** A binding over elements [first, first + count) of a tensor, aligned down; also the element offset inside it. */
@@ -282,7 +449,37 @@ export async function stopGpuTimer(): Promise<GpuTime | null> {
   }
 }
 
-/** Pipelines compiled, dispatches and submits so far, and the bytes of GPU buffers the pool holds (live and idle). */
-export function stats(): { pipelines: number; dispatches: number; submits: number; pooledBytes: number } {
-  return { pipelines: state?.pipelines.size ?? 0, dispatches: state?.totalDispatches ?? 0, submits: state?.submits ?? 0, pooledBytes: state?.storage.allocatedBytes ?? 0 };
+export interface RuntimeStats {
+  pipelines: number;
+  dispatches: number;
+  submits: number;
+  /** Bind groups made so far (a cached one is reused while its buffers repeat). */
+  bindGroups: number;
+  /** Bytes held by live tensors, and the most since resetPeaks(). */
+  liveBytes: number;
+  peakLiveBytes: number;
+  /** Bytes of every buffer the pool holds (live and free), and the most since resetPeaks(). */
+  pooledBytes: number;
+  peakPooledBytes: number;
+}
+
+/** Counters of the runtime and its memory. */
+export function stats(): RuntimeStats {
+  return {
+    pipelines: state?.kernels.size ?? 0,
+    dispatches: state?.totalDispatches ?? 0,
+    submits: state?.submits ?? 0,
+    bindGroups: state?.bindGroupsMade ?? 0,
+    liveBytes: memory.live,
+    peakLiveBytes: memory.peakLive,
+    pooledBytes: state?.storage.allocatedBytes ?? 0,
+    peakPooledBytes: state?.storage.peakBytes ?? 0,
+  };
+}
+
+/** Starts the peak counters of stats() afresh from the current figures. */
+export function resetPeaks(): void {
+  memory.peakLive = memory.live;
+  memory.largest = 0;
+  if (state) state.storage.peakBytes = state.storage.allocatedBytes;
 }

@@ -2,7 +2,7 @@
 // release whatever a block created and did not return or keep.
 
 import { gpu } from './device.js';
-import { flush, readBuffer, runtime } from './runtime.js';
+import { flush, memory, readBuffer, runtime } from './runtime.js';
 import type { Node } from '../autograd/tape.js';
 
 export type DType = 'f32' | 'i32';
@@ -15,17 +15,19 @@ class Storage {
     readonly buffer: GPUBuffer,
     readonly bytes: number,
   ) {
-    counters.bytes += buffer.size;
+    memory.live += buffer.size;
+    if (memory.live > memory.peakLive) memory.peakLive = memory.live;
+    if (buffer.size > memory.largest) memory.largest = buffer.size;
   }
   release(): void {
     if (--this.refs === 0) {
-      counters.bytes -= this.buffer.size;
-      runtime().storage.release(this.buffer);
+      memory.live -= this.buffer.size;
+      runtime().release(this.buffer);
     }
   }
 }
 
-const counters = { bytes: 0, tensors: 0 };
+const counters = { tensors: 0 };
 const scopes: Set<Tensor>[] = [];
 
 export function numel(shape: Shape): number {
@@ -54,19 +56,19 @@ export class Tensor {
     scopes.at(-1)?.add(this);
   }
 
-  /** An uninitialised tensor. */
-  static empty(shape: Shape, dtype: DType = 'f32'): Tensor {
+  /** An uninitialised tensor; `upload`: its buffer may be written by the queue now (see BufferPool). */
+  static empty(shape: Shape, dtype: DType = 'f32', upload = false): Tensor {
     const bytes = Math.max(4, numel(shape) * 4);
     const max = gpu().limits.maxBufferSize;
     if (bytes > max) {
       throw new Error(`a tensor of shape [${shape}] needs ${(bytes / 2 ** 30).toFixed(2)} GiB, above this adapter's largest buffer (${(max / 2 ** 30).toFixed(2)} GiB): use a smaller batch or image size`);
     }
-    return new Tensor(new Storage(runtime().storage.acquire(bytes), bytes), shape, dtype);
+    return new Tensor(new Storage(runtime().acquire(bytes, upload), bytes), shape, dtype);
   }
 
   static from(data: ArrayLike<number>, shape: Shape = [data.length], dtype: DType = data instanceof Int32Array ? 'i32' : 'f32'): Tensor {
     if (numel(shape) !== data.length) throw new Error(`Tensor.from: ${data.length} values do not fill shape [${shape}]`);
-    const t = Tensor.empty(shape, dtype);
+    const t = Tensor.empty(shape, dtype, true);
     const arr = dtype === 'i32' ? Int32Array.from(data) : data instanceof Float32Array ? data : Float32Array.from(data);
     if (arr.length) runtime().device.queue.writeBuffer(t.buffer, 0, arr.buffer, arr.byteOffset, arr.byteLength);
     return t;
@@ -201,7 +203,7 @@ export function dispose(v: unknown): void {
 
 /** Bytes of GPU memory held by live tensors. */
 export function liveBytes(): number {
-  return counters.bytes;
+  return memory.live;
 }
 
 export function liveTensors(): number {

@@ -13,7 +13,7 @@
 // NOTE: gate order i, f, g, o; bias = b_ih + b_hh; zero initial states, as PyTorch.
 
 import { gpu } from '../device.js';
-import { dispatch, flush, WG_INDEX } from '../runtime.js';
+import { dispatch, WG_INDEX } from '../runtime.js';
 import { stridedCopy } from './layout.js';
 import { Tensor } from '../tensor.js';
 import { axpy, full } from './elementwise.js';
@@ -189,18 +189,6 @@ function stepDispatches(ts: number[], s: SeqShape, run: (chunk: number, d0: numb
   else for (let d = 0; d < s.D; d++) run(cs[d], d, 1, params(cs[d], d, 1));
 }
 
-/** Flushes when the per-step temporaries (pooled until the next submit) pass 64 MiB. */
-function stepFlusher(bytesPerStep: number): () => void {
-  let pending = 0;
-  return () => {
-    pending += bytesPerStep;
-    if (pending > 64 << 20) {
-      flush();
-      pending = 0;
-    }
-  };
-}
-
 /** One layer forward: xs are its input chunks (len*N, In); returns its output chunks and what backward needs. */
 export function lstmLayerForward(xs: readonly Tensor[], w: LayerWeights, s: SeqShape): { o: Tensor[]; saved: LayerSaved } {
   const { N, T, H, D } = s;
@@ -209,14 +197,12 @@ export function lstmLayerForward(xs: readonly Tensor[], w: LayerWeights, s: SeqS
   const cp = xs.map((x) => Tensor.empty([D, x.shape[0], H]));
   const o = xs.map((x) => Tensor.empty([x.shape[0], D * H]));
   const h = full([D, N, H], 0), c = full([D, N, H], 0);
-  const step = stepFlusher(D * N * 4 * H * 4);
   for (let t = 0; t < T; t++) {
     const r = matmul(h, w.wHh, { transB: true }); // (D, N, 4H)
     stepDispatches([t, T - 1 - t], s, (k, d0, nd, params) =>
       dispatch(GATES, [r, w.bias, g[k], h, c, hp[k], cp[k], o[k]], params, Math.ceil((nd * N * H) / WG)),
     );
     r.dispose();
-    step();
   }
   h.dispose();
   return { o, saved: { g, hp, cp, c } };
@@ -233,7 +219,6 @@ export function lstmLayerBackward(dO: readonly Tensor[], xs: readonly Tensor[], 
   const dc = full([D, N, H], 0);
   const dg = Tensor.empty([D, N, 4 * H]);
   let dhr = full([D, N, H], 0);
-  const step = stepFlusher(D * N * H * 4);
   for (let t = 0; t < T; t++) {
     stepDispatches([T - 1 - t, t], s, (k, d0, nd, params) =>
       dispatch(GATES_BACKWARD, [dO[k], dhr, cp[k], g[k], dg, c, dc], params, Math.ceil((nd * N * H) / WG)),
@@ -243,7 +228,6 @@ export function lstmLayerBackward(dO: readonly Tensor[], xs: readonly Tensor[], 
       dhr.dispose();
       dhr = next;
     }
-    step();
   }
   for (const t of [dhr, dc, dg, c]) t.dispose();
   const sum = (acc: Tensor | null, part: Tensor) => {

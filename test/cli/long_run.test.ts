@@ -1,0 +1,48 @@
+// Long runs: an epoch of 5,000 steps, and 5,000 steps over several epochs, through the
+// built CLI (a crash is an exit code here, not a dead test runner). Tiny model and data,
+// so that the step count, not the work per step, is what is tested.
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { gpuAvailable } from '../gpu.js';
+
+const hasGpu = await gpuAvailable();
+const CLI = join(process.cwd(), 'dist/cli.js');
+
+/** n separable 1x2x2 samples of two classes, as a tensor file. */
+function tensors(path: string, n: number): string {
+  const x = new Float32Array(n * 4), y = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = BigInt(i % 2);
+    for (let j = 0; j < 4; j++) x[i * 4 + j] = (i % 2 ? 1 : -1) + 0.5 * Math.sin(i * 7 + j);
+  }
+  writeSafetensors(path, { x: { dtype: 'F32', shape: [n, 1, 2, 2], data: x }, y: { dtype: 'I64', shape: [n], data: y } });
+  return path;
+}
+
+function train(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, 'train', '--model', 'dnn', '--batch-size', '1', '--lr', '1e-4', '--json', ...args], { encoding: 'utf8', timeout: 1_800_000 });
+  expect(r.status, `exit ${r.status} (signal ${r.signal}): ${r.stderr}`).toBe(0);
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+}
+
+describe.skipIf(!hasGpu)('long runs', { timeout: 1_800_000 }, () => {
+  const root = mkdtempSync(join(tmpdir(), 'wgdl-long-'));
+
+  it('an epoch of 5,000 steps', () => {
+    const [rec] = train(['--data', tensors(join(root, 'a.safetensors'), 5000), '--epochs', '1', '--out', join(root, 'a')]);
+    expect(rec.steps).toBe(5000); // every step's loss read back (and checked finite)
+    expect(rec.train_loss).toBeGreaterThan(0);
+    expect(rec.train_acc).toBeGreaterThan(0.95);
+  });
+
+  it('5,000 steps over five epochs', () => {
+    const recs = train(['--data', tensors(join(root, 'b.safetensors'), 1000), '--epochs', '5', '--out', join(root, 'b')]);
+    expect(recs.map((r) => r.epoch)).toEqual([1, 2, 3, 4, 5]);
+    expect(recs.map((r) => r.steps)).toEqual([1000, 1000, 1000, 1000, 1000]);
+    expect(recs.at(-1).train_loss).toBeLessThan(recs[0].train_loss);
+  });
+});
