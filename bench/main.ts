@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { destroyDevice, gpu, initDevice } from '../src/engine/device.js';
 import { parseArgs, table, type Row } from './util.js';
 
-const PARTS = ['matmul', 'conv2d', 'pool', 'softmax', 'lstm', 'attention', 'adam', 'train'] as const;
+const PARTS = ['matmul', 'conv2d', 'pool', 'softmax', 'lstm', 'attention', 'adam', 'train', 'host'] as const;
 
 async function main(): Promise<void> {
   const [part, ...rest] = process.argv.slice(2);
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     return;
   }
   const args = parseArgs(rest);
-  await initDevice();
+  await initDevice(part === 'host' ? { backend: 'null' } : {}); // host: Dawn's null backend runs no kernel
   const g = gpu();
   const mod = (await import(`./${part}.js`)) as { run: (a: typeof args) => Promise<Row[]> };
   const rows = await mod.run(args);

@@ -54,14 +54,14 @@ const loadNote = (when: string) => note(`load average ${loadavg().map((l) => l.t
 const num = (args: Args, k: string, d: number) => (typeof args[k] === 'string' ? Number(args[k]) : d);
 
 /** The model's config at this size (fitted as the CLI fits it), channels and classes. */
-function configFor(model: string, size: number, channels: number, numClasses: number): ImageConfig {
+export function configFor(model: string, size: number, channels: number, numClasses: number): ImageConfig {
   const spec = modelSpec(model);
   const c = { ...spec.defaults, channels, numClasses } as ImageConfig;
   c.imageSize = spec.fitImageSize ? spec.fitImageSize(size, c) : size;
   return c;
 }
 
-function randomBatch(c: ImageConfig, n: number) {
+export function randomBatch(c: ImageConfig, n: number) {
   const x = Float32Array.from({ length: n * c.channels * c.imageSize * c.imageSize }, () => Math.random() * 2 - 1);
   const y = Int32Array.from({ length: n }, () => Math.floor(Math.random() * c.numClasses));
   return { x, y, shape: [n, c.channels, c.imageSize, c.imageSize] };

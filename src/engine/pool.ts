@@ -3,9 +3,11 @@
 // Commands of one encoder run in order, so a buffer released while commands that use it
 // are still being encoded can serve the very next dispatch. Only a write from the queue
 // (`queue.writeBuffer`, which runs ahead of everything not yet submitted) must not land
-// in such a buffer: `reuse(bytes, true)` takes only buffers that no pending command
-// uses ("clean" ones); the caller may submit first to make them all clean. The pool
-// gives free buffers back to the device under a limit.
+// in such a buffer: the runtime submits pending commands before an upload.
+//
+// Of the free buffers of a size class, the one made first is handed out. So the buffers a
+// step gets depend only on which are free when it starts, not on the order of earlier
+// releases: step after step the same ones, and the same cached bind groups.
 
 const MIN_BYTES = 256;
 
@@ -17,11 +19,57 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+interface Pooled {
+  readonly id: number; // creation order
+  readonly buffer: GPUBuffer;
+}
+
+/** A min-heap of buffers by creation order. */
+class FreeList {
+  private h: Pooled[] = [];
+  get length(): number {
+    return this.h.length;
+  }
+  push(p: Pooled): void {
+    const h = this.h;
+    let i = h.push(p) - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (h[up].id <= p.id) break;
+      h[i] = h[up];
+      i = up;
+    }
+    h[i] = p;
+  }
+  pop(): Pooled | undefined {
+    const h = this.h;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length && last) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        const key = (j: number) => (j === i ? last.id : h[j].id);
+        if (l < h.length && key(l) < key(m)) m = l;
+        if (r < h.length && key(r) < key(m)) m = r;
+        if (m === i) break;
+        h[i] = h[m];
+        i = m;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+}
+
 export class BufferPool {
-  private free = new Map<number, GPUBuffer[]>();
-  /** The submit serial a free buffer was released in, or -1 when no pending command can use it. */
-  private dirtyAt = new WeakMap<GPUBuffer, number>();
-  private serial = 0;
+  private free = new Map<number, FreeList>();
+  private ids = new WeakMap<GPUBuffer, number>();
+  private made = 0;
+  /** With stream-ordered reuse off: buffers released since the last submit. */
+  private pending: GPUBuffer[] = [];
+  streamOrdered = true;
   /** Bytes of every buffer this pool has created and not destroyed, and the most it has held. */
   allocatedBytes = 0;
   peakBytes = 0;
@@ -31,71 +79,46 @@ export class BufferPool {
     private usage: GPUBufferUsageFlags,
   ) {}
 
-  /** A free buffer of `bytes`' size class, or null; with `clean`, only one that no pending command uses. */
-  reuse(bytes: number, clean: boolean): GPUBuffer | null {
-    const list = this.free.get(sizeClass(bytes));
-    if (!list?.length) return null;
-    if (!clean) return this.take(list, list.length - 1);
-    for (let i = list.length - 1; i >= 0; i--) if (!this.isDirty(list[i])) return this.take(list, i);
-    return null;
-  }
-
-  /** Whether the size class holds free buffers that pending commands may use. */
-  hasDirty(bytes: number): boolean {
-    return !!this.free.get(sizeClass(bytes))?.some((b) => this.isDirty(b));
-  }
-
-  create(bytes: number): GPUBuffer {
+  acquire(bytes: number): GPUBuffer {
     const size = sizeClass(bytes);
+    const reused = this.free.get(size)?.pop();
+    if (reused) return reused.buffer;
     this.allocatedBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
-    return this.device.createBuffer({ size, usage: this.usage });
+    const buffer = this.device.createBuffer({ size, usage: this.usage });
+    this.ids.set(buffer, this.made++);
+    return buffer;
   }
 
-  /** `pending`: commands that may use the buffer are still being encoded (not submitted). */
-  release(buffer: GPUBuffer, pending: boolean): void {
-    this.dirtyAt.set(buffer, pending ? this.serial : -1);
-    let list = this.free.get(buffer.size);
-    if (!list) this.free.set(buffer.size, (list = []));
-    list.push(buffer);
+  release(buffer: GPUBuffer): void {
+    if (this.streamOrdered) this.add(buffer);
+    else this.pending.push(buffer);
   }
 
-  /** Called after each submit: every buffer released before it is clean. */
+  /** Called after each submit. */
   submitted(): void {
-    this.serial++;
+    for (const b of this.pending) this.add(b);
+    this.pending.length = 0;
   }
 
-  /** Free buffers' bytes. */
-  get idleBytes(): number {
-    let n = 0;
-    for (const [size, list] of this.free) n += size * list.length;
-    return n;
-  }
-
-  /** Destroys clean free buffers (oldest first, largest classes first) until at most `bytes` are held; returns how many. */
+  /** Destroys free buffers (largest classes first) until at most `bytes` are held; returns how many. Pending commands must not use them: submit first. */
   trim(bytes: number): number {
     let destroyed = 0;
-    const sizes = [...this.free.keys()].sort((a, b) => b - a);
-    for (const size of sizes) {
+    for (const size of [...this.free.keys()].sort((a, b) => b - a)) {
       const list = this.free.get(size)!;
-      for (let i = 0; i < list.length && this.allocatedBytes > bytes; ) {
-        if (this.isDirty(list[i])) i++;
-        else {
-          this.take(list, i).destroy();
-          this.allocatedBytes -= size;
-          destroyed++;
-        }
+      while (list.length && this.allocatedBytes > bytes) {
+        list.pop()!.buffer.destroy();
+        this.allocatedBytes -= size;
+        destroyed++;
       }
       if (!list.length) this.free.delete(size);
     }
     return destroyed;
   }
 
-  private isDirty(b: GPUBuffer): boolean {
-    return this.dirtyAt.get(b)! >= this.serial;
-  }
-
-  private take(list: GPUBuffer[], i: number): GPUBuffer {
-    return i === list.length - 1 ? list.pop()! : list.splice(i, 1)[0];
+  private add(buffer: GPUBuffer): void {
+    let list = this.free.get(buffer.size);
+    if (!list) this.free.set(buffer.size, (list = new FreeList()));
+    list.push({ id: this.ids.get(buffer)!, buffer });
   }
 }

@@ -83,8 +83,6 @@ class Runtime {
   bindGroupsMade = 0;
   maxBinding: number;
   memoryLimit = Infinity;
-  /** Off: a released buffer waits for the next submit before reuse (the way before stream order; for tests). */
-  streamReuse = true;
   timer: GpuTimer | null = null; // running
   spareTimer: GpuTimer | null = null; // its query set and buffer, kept between runs
   private staging: GPUBuffer[] = [];
@@ -212,31 +210,27 @@ class Runtime {
     while (this.inFlight.length > MAX_IN_FLIGHT) await this.inFlight.shift();
   }
 
-  /** A pooled storage buffer; `upload`: one that `queue.writeBuffer` may fill now (no pending command uses it). */
+  /**
+   * A pooled storage buffer. `upload`: `queue.writeBuffer` will fill it now, ahead of
+   * everything not yet submitted, so pending commands (which may still use the buffer
+   * a free list holds) are submitted first.
+   */
   acquire(bytes: number, upload = false): GPUBuffer {
-    let b = this.storage.reuse(bytes, upload || !this.streamReuse);
-    if (!b && upload && this.streamReuse && this.storage.hasDirty(bytes)) {
-      this.flush(); // every pending command is submitted, so every free buffer is clean
-      b = this.storage.reuse(bytes, true);
-    }
-    if (b) return b;
-    b = this.storage.create(bytes);
-    if (this.storage.allocatedBytes > this.memoryLimit) this.trim(this.memoryLimit);
+    if (upload) this.flush();
+    const held = this.storage.allocatedBytes;
+    const b = this.storage.acquire(bytes);
+    if (this.storage.allocatedBytes > held && this.storage.allocatedBytes > this.memoryLimit) this.trim(this.memoryLimit);
     return b;
   }
 
   release(buffer: GPUBuffer): void {
-    this.storage.release(buffer, this.encoder !== null);
+    this.storage.release(buffer);
   }
 
   /** Gives free buffers back to the device until the pool holds at most `bytes`. */
   trim(bytes: number): void {
-    let n = this.storage.trim(bytes);
-    if (this.storage.allocatedBytes > bytes && this.encoder) {
-      this.flush();
-      n += this.storage.trim(bytes);
-    }
-    if (n) this.dropBindGroups();
+    this.flush(); // pending commands may use free buffers
+    if (this.storage.trim(bytes)) this.dropBindGroups();
   }
 
   acquireStaging(bytes: number): GPUBuffer {
@@ -304,7 +298,7 @@ export function setMemoryLimit(bytes: number): void {
 
 /** Stream-ordered reuse on (the default) or off (released buffers wait for a submit): results must not differ. */
 export function setStreamReuse(on: boolean): void {
-  runtime().streamReuse = on;
+  runtime().storage.streamOrdered = on;
 }
 
 /** Gives every free pooled buffer back to the device. */

@@ -1,0 +1,115 @@
+// Host cost of a training step: on Dawn's null backend (main.ts opens it for this part),
+// which accepts every command and runs none, a step's wall time is the host's share of a
+// step on a GPU: JS, bind groups, params, Dawn's validation. Per model: dispatches and
+// submits per step, host ms per step (median after warm-up) with the batch upload timed
+// apart, host µs per dispatch, peak live and peak pooled bytes in a step (no readback).
+//
+//   npm run bench -- host [--model all|NAME|a,b] [--image-size 224] [--batch-size 32]
+//     [--steps 10] [--warmup 3] [--json]
+// Where the null backend's limits (256 MiB buffers) are too small for a model at the
+// batch, the row says so and uses the largest batch that fits (halving), never another
+// dispatch sequence (no micro-batches).
+
+import { gpu } from '../src/engine/device.js';
+import { Tensor, dispose, tidy } from '../src/engine/tensor.js';
+import { pace, resetPeaks, stats, sync } from '../src/engine/runtime.js';
+import { Metrics } from '../src/autograd/loss.js';
+import { manualSeed } from '../src/nn/init.js';
+import { MODELS, modelSpec } from '../src/models/index.js';
+import { Adam, trainStep } from '../src/optim/index.js';
+import { stats as summary } from './stats.js';
+import { configFor, randomBatch } from './train.js';
+import type { Row } from './util.js';
+
+type Args = Record<string, string | boolean>;
+const num = (args: Args, k: string, d: number) => (typeof args[k] === 'string' ? Number(args[k]) : d);
+const MB = (b: number) => b / 2 ** 20;
+
+interface HostRow extends Row {
+  batch: number;
+  dispatches: number;
+  submits: number;
+  step_ms: number;
+  upload_ms: number;
+  us_per_dispatch: number;
+  peak_live_mb: number;
+  peak_pooled_mb: number;
+  pooled_over_live: number;
+  bind_groups_per_step: number;
+  note: string;
+}
+
+async function measure(model: string, size: number, batch: number, steps: number, warmup: number): Promise<Omit<HostRow, 'name' | 'note'>> {
+  manualSeed(0);
+  const config = configFor(model, size, 3, 2);
+  const net = modelSpec(model).create(config);
+  const opt = new Adam(net.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
+  const metrics = new Metrics(config.numClasses);
+  const data = randomBatch(config, batch);
+  try {
+    const step = () => tidy(() => void trainStep(net, data, opt, 1, metrics));
+    for (let i = 0; i < warmup; i++) {
+      step();
+      await sync();
+    }
+    const times: number[] = [], uploads: number[] = [];
+    const s0 = stats();
+    resetPeaks();
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      step();
+      times.push(performance.now() - t0);
+      await pace();
+    }
+    const s1 = stats();
+    await sync();
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      dispose([Tensor.from(data.x, data.shape), Tensor.from(data.y, [batch], 'i32')]);
+      uploads.push(performance.now() - t0);
+    }
+    const dispatches = (s1.dispatches - s0.dispatches) / steps;
+    const stepMs = summary(times).median, uploadMs = summary(uploads).median;
+    return {
+      batch,
+      dispatches,
+      submits: (s1.submits - s0.submits) / steps,
+      step_ms: stepMs,
+      upload_ms: uploadMs,
+      us_per_dispatch: ((stepMs - uploadMs) * 1e3) / dispatches,
+      peak_live_mb: MB(s1.peakLiveBytes),
+      peak_pooled_mb: MB(s1.peakPooledBytes),
+      pooled_over_live: s1.peakPooledBytes / s1.peakLiveBytes,
+      bind_groups_per_step: (s1.bindGroups - s0.bindGroups) / steps,
+    };
+  } finally {
+    metrics.dispose();
+    opt.dispose();
+    net.dispose();
+    await sync().catch(() => undefined);
+  }
+}
+
+export async function run(args: Args): Promise<Row[]> {
+  if (gpu().info.backend !== 'null') process.stderr.write(`note: not on the null backend (${gpu().info.backend}): figures include GPU time\n`);
+  const which = typeof args.model === 'string' && args.model !== 'all' ? args.model.split(',') : Object.keys(MODELS);
+  const size = num(args, 'image-size', 224), want = num(args, 'batch-size', 32);
+  const steps = num(args, 'steps', 10), warmup = num(args, 'warmup', 3);
+  const rows: Row[] = [];
+  for (const model of which) {
+    let note = '';
+    for (let batch = want; batch >= 1; batch = Math.floor(batch / 2)) {
+      try {
+        rows.push({ name: model, ...(await measure(model, size, batch, steps, warmup)), note });
+        break;
+      } catch (e) {
+        const why = (e as Error).message.split('\n')[0].slice(0, 120);
+        process.stderr.write(`${model} at batch ${batch}: ${why}\n`);
+        note = `batch ${want} does not fit the null backend's limits (${why.slice(0, 60)}); batch ${Math.floor(batch / 2)}`;
+        if (batch === 1) rows.push({ name: model, note: `fails: ${why}` });
+      }
+    }
+    process.stderr.write(`${model} done\n`);
+  }
+  return rows;
+}
