@@ -6,6 +6,7 @@ import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/
 import { StopTraining, train, type TrainOptions } from './commands/train.js';
 import { evalCommand, modelsCommand, predictCommand, prepareCommand } from './commands/use.js';
 import { MODELS } from './models/index.js';
+import { kernelSet, type KernelSet } from './engine/kernels.js';
 
 // Image decoding runs on libuv's pool (4 threads by default): size it to the machine
 // before anything queues work on it.
@@ -16,11 +17,12 @@ program
   .name('webgpu-dl')
   .description('Train, evaluate and run image classifiers on WebGPU')
   .option('--backend <name>', 'WebGPU backend (vulkan, metal, d3d12, ...); env WEBGPU_BACKEND')
-  .option('--adapter <name>', 'adapter whose name contains this text; env WEBGPU_ADAPTER');
+  .option('--adapter <name>', 'adapter whose name contains this text; env WEBGPU_ADAPTER')
+  .option('--kernels <set>', 'kernel configurations: cpu or gpu (default: from the adapter); env WEBGPU_KERNELS');
 
 function deviceOpts() {
-  const o = program.opts<{ backend?: string; adapter?: string }>();
-  return { backend: o.backend, adapter: o.adapter };
+  const o = program.opts<{ backend?: string; adapter?: string; kernels?: KernelSet }>();
+  return { backend: o.backend, adapter: o.adapter, kernels: o.kernels };
 }
 
 program
@@ -32,7 +34,7 @@ program
     const limits = Object.fromEntries(LIMIT_KEYS.map((k) => [k, (g.limits as unknown as Record<string, number>)[k]]));
     const features = [...g.features].sort();
     if (opts.json) {
-      console.log(JSON.stringify({ adapter: g.info, software: g.isSoftware, features, limits }));
+      console.log(JSON.stringify({ adapter: g.info, software: g.isSoftware, kernels: kernelSet(), features, limits }));
       return;
     }
     console.log(`adapter       ${g.info.description || g.info.device}`);
@@ -40,6 +42,7 @@ program
     console.log(`architecture  ${g.info.architecture}`);
     console.log(`device        ${g.info.device}`);
     console.log(`backend       ${g.info.backend}${g.isSoftware ? ' (software)' : ''}`);
+    console.log(`kernels       ${kernelSet()}`);
     console.log(`features      ${features.join(', ')}`);
     console.log('limits');
     for (const [k, v] of Object.entries(limits)) console.log(`  ${k.padEnd(36)}${v}`);

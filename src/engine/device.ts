@@ -3,13 +3,16 @@
 // Choice of adapter: WEBGPU_BACKEND (vulkan, metal, d3d12, ...) and WEBGPU_ADAPTER
 // (a substring of the adapter's name, e.g. "llvmpipe"), or the same as `initDevice`
 // options (the CLI's --backend / --adapter). DAWN_TOGGLES adds Dawn toggles.
+// WEBGPU_KERNELS=cpu|gpu (option `kernels`) forces a kernel set (src/engine/kernels.ts).
 
 import { create, globals } from 'webgpu';
+import { setKernelSet, type KernelSet } from './kernels.js';
 
 export interface DeviceOptions {
   backend?: string;
   adapter?: string;
   powerPreference?: GPUPowerPreference;
+  kernels?: KernelSet;
 }
 
 export interface Gpu {
@@ -61,6 +64,8 @@ export function hasDevice(): boolean {
 
 async function open(opts: DeviceOptions): Promise<Gpu> {
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const kernels = opts.kernels ?? process.env.WEBGPU_KERNELS;
+  if (kernels) setKernelSet(kernels as KernelSet);
   Object.assign(globalThis, globals);
   const flags: string[] = [];
   const backend = opts.backend ?? process.env.WEBGPU_BACKEND;

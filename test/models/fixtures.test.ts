@@ -1,7 +1,7 @@
-// Each model against committed PyTorch fixtures (scripts/make_model_fixtures.py): eval
+// Each model (with each kernel set) against committed PyTorch fixtures (scripts/make_model_fixtures.py): eval
 // logits, the gradients of the mean cross-entropy in training mode (dropout 0, BatchNorm
 // on batch statistics), and every state entry after three clipped Adam steps.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors, toFloat32, toInt32, type TensorData } from '../../src/io/safetensors.js';
 import { Tensor, tidy } from '../../src/engine/tensor.js';
 import { backward, noGrad } from '../../src/autograd/tape.js';
@@ -10,6 +10,7 @@ import { HostInt, type Module } from '../../src/nn/module.js';
 import { Dropout } from '../../src/nn/dropout.js';
 import { Adam, gradNormScale } from '../../src/optim/index.js';
 import { MODELS, type ImageConfig } from '../../src/models/index.js';
+import { setKernelSet, type KernelSet } from '../../src/engine/kernels.js';
 import { expectClose, useGpu } from '../gpu.js';
 
 const hasGpu = await useGpu();
@@ -41,7 +42,10 @@ async function compare(got: Tensor, want: TensorData, rtol: number, what: string
 
 const NAMES = Object.keys(MODELS) as (keyof typeof MODELS)[];
 
-describe.skipIf(!hasGpu)('models against PyTorch fixtures', () => {
+// Both kernel sets on this adapter: the GPU set (no subgroup broadcast, GPU tiles) has no GPU here to run on otherwise.
+for (const set of ['cpu', 'gpu'] as KernelSet[]) describe.skipIf(!hasGpu)(`models against PyTorch fixtures, ${set} kernels`, () => {
+  beforeAll(() => setKernelSet(set));
+  afterAll(() => setKernelSet(null));
   for (const name of NAMES) {
     it(`${name}: eval logits, gradients, three Adam steps`, async () => {
       const fx = fixture(name);

@@ -10,6 +10,7 @@
 // be (B, H, T, d) or (B, T, H*d) as Linear layers produce them: the head split and
 // merge cost no copy. d must be a multiple of 4 (the autograd op pads other sizes).
 
+import { cpuKernels } from '../kernels.js';
 import { gpu } from '../device.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
@@ -47,7 +48,7 @@ const LOG2E = 1.4426950408889634;
 
 /** Block configuration for this adapter and head size. */
 export function attentionConfig(d: number): AttentionConfig {
-  if (gpu().isSoftware) return { WG: 16, RQ: 4, KB: 0, unroll: false };
+  if (cpuKernels()) return { WG: 16, RQ: 4, KB: 0, unroll: false };
   // two staged rows of d floats (plus two statistics) per streamed row must fit
   const fit = Math.floor(gpu().limits.maxComputeWorkgroupStorageSize / (4 * (2 * d + 2)));
   return { WG: 64, RQ: 1, KB: Math.min(32, 2 ** Math.floor(Math.log2(fit))), unroll: true };

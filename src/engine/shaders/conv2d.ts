@@ -15,6 +15,7 @@
 // more than ~64 live floats spill: what pays is few loads per FMA (vec4 loads,
 // windows reused across taps), no early return, no division inside loops.
 
+import { broadcastSubgroup, cpuKernels } from '../kernels.js';
 import { gpu } from '../device.js';
 import { dispatch, fold, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
@@ -73,13 +74,13 @@ export interface ConvConfig {
  * not 4 + 2) and TP shrinks when a row is short, so that little work is padding.
  */
 export function convConfig(kind: 'fwd' | 'dx' | 'dw', g: ConvGeom): ConvConfig {
-  const soft = gpu().isSoftware;
+  const soft = cpuKernels();
   // The weights of a block are the same for every lane: on CPU adapters such loads cost
   // as much as loads that differ per lane (bench/NOTES.md, matmul), so with subgroups
   // each lane loads a few and subgroupBroadcast shares them, and 8 x 8 blocks (more
   // channels, fewer pixels: less window to load per FMA) measure best.
-  const sgSize = gpu().subgroupSize;
-  const sg = soft && sgSize && (kind === 'dw' ? 8 : 64) % sgSize === 0 ? sgSize : 0;
+  const sgSize = broadcastSubgroup();
+  const sg = sgSize && (kind === 'dw' ? 8 : 64) % sgSize === 0 ? sgSize : 0;
   const channels = kind === 'dx' ? g.C : g.O;
   const maxTO = !soft ? 4 : kind === 'dw' ? Math.max(1, Math.min(8, Math.floor(64 / g.KW))) : sg ? 8 : 4;
   const TO = Math.ceil(channels / Math.ceil(channels / maxTO));
@@ -453,7 +454,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: 
 }
 
 /** Workgroups to aim for in the weight gradient (it splits the N*OH rows into chunks). */
-const dwTargetGroups = () => (gpu().isSoftware ? 96 : 2048);
+const dwTargetGroups = () => (cpuKernels() ? 96 : 2048);
 
 /** DW (O,C,KH,KW), the gradient of conv2d with respect to its weight. */
 export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: Shape, opts: Conv2dOpts = {}, config?: ConvConfig): Tensor {

@@ -1,7 +1,7 @@
 // Elementwise kernels: each op is one table row (a WGSL expression) expanded by one
 // template. Unary ops see `x` and the scalar param `s`; binary ops see `a`, `b`, `s`.
 
-import { gpu } from '../device.js';
+import { cpuKernels } from '../kernels.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
 
@@ -76,7 +76,7 @@ const MAX_RANK = 8;
  * elements there; GPUs keep one element per invocation (coalesced). A param, not a pipeline.
  */
 export function perInvocation(): number {
-  return gpu().isSoftware ? 16 : 1;
+  return cpuKernels() ? 16 : 1;
 }
 
 export function groupsFor(n: number): number {

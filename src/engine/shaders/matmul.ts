@@ -11,6 +11,7 @@
 // component, while a load that differs per lane serves all the lanes of a SIMD vector at
 // once; this doubles matmul throughput on lavapipe (bench/NOTES.md).
 
+import { broadcastSubgroup, cpuKernels } from '../kernels.js';
 import { gpu } from '../device.js';
 import { bindRange, dispatch, type Binding } from '../runtime.js';
 import { Tensor } from '../tensor.js';
@@ -144,8 +145,8 @@ export function matmulConfig(N: number, M = Infinity): MatmulConfig {
   // CPU adapters with subgroups: 16 rows of A shared by broadcast, 4 columns a lane, the
   // workgroup spread along N (WN lanes, a multiple of the subgroup size, so that the
   // lanes of a subgroup share their rows: subgroups are runs of consecutive invocations).
-  const { isSoftware, subgroupSize: sg } = gpu();
-  if (isSoftware && sg && 16 % sg === 0) {
+  const isSoftware = cpuKernels(), sg = broadcastSubgroup();
+  if (sg && 16 % sg === 0) {
     const WN = Math.min(64, 2 ** Math.ceil(Math.log2(Math.ceil(N / 4))));
     // 8 rows where there are no more (an LSTM step's batch): 16 would load as many again for nothing
     if (WN % sg === 0) return { TM: Math.max(sg, M <= 8 ? 8 : 16), TN: 4, WM: 64 / WN, WN, sg };

@@ -4,7 +4,7 @@
 // A row is walked by one invocation ('row' mode: CPU adapters, no barriers, long
 // contiguous loops) or by one workgroup ('group' mode: GPUs, tree sums); see normMode.
 
-import { gpu } from '../device.js';
+import { cpuKernels } from '../kernels.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 import { full } from './elementwise.js';
@@ -19,7 +19,7 @@ export const normConfig: { mode: NormMode | null } = { mode: null };
 
 /** The mode for rows of D values on this adapter (measured on lavapipe: see bench/NOTES.md, pooling). */
 export function normMode(D: number): NormMode {
-  return normConfig.mode ?? (gpu().isSoftware || D < 64 ? 'row' : 'group');
+  return normConfig.mode ?? (cpuKernels() || D < 64 ? 'row' : 'group');
 }
 
 // Rows R of D values; C channels (batch norm); K blocks of L rows (partial column sums); flags: 1 training, 2 update running stats.

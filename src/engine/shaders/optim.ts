@@ -6,6 +6,7 @@
 // storage binding are covered in chunks of byte ranges; a chunk whose length is a
 // multiple of 4 runs the vec4 variant of its kernel.
 
+import { cpuKernels } from '../kernels.js';
 import { gpu } from '../device.js';
 import { dispatch, fbits, runtime, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
@@ -29,7 +30,7 @@ let config: OptimConfig | null = null;
 
 /** The configuration (chosen per adapter on first use); `set` overrides parts of it. */
 export function optimConfig(set?: Partial<OptimConfig>): OptimConfig {
-  config ??= gpu().isSoftware ? { updatePer: 4, sumPer: 32, tree: false } : { updatePer: 1, sumPer: 16, tree: true };
+  config ??= cpuKernels() ? { updatePer: 4, sumPer: 32, tree: false } : { updatePer: 1, sumPer: 16, tree: true };
   if (set) config = { ...config, ...set };
   return config;
 }

@@ -3,6 +3,7 @@
 // columns of one output row (forward) or input row (backward); every backward is a
 // gather, so overlapping windows sum without atomics.
 
+import { cpuKernels } from '../kernels.js';
 import { gpu } from '../device.js';
 import { dispatch, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
@@ -62,7 +63,7 @@ export function maxPoolGeom(shape: Shape, o: MaxPool2dOpts): PoolGeom {
 export const poolConfig = { run: 0, maxBindingBytes: 0 };
 
 function runLength(): number {
-  const run = poolConfig.run || (gpu().isSoftware ? 32 : 4);
+  const run = poolConfig.run || (cpuKernels() ? 32 : 4);
   if (run % 4) throw new Error(`poolConfig.run must be a multiple of 4, got ${run}`);
   return run;
 }

@@ -8,7 +8,7 @@
 // On lavapipe L = 1: no barriers, and each invocation loops over a whole row, which
 // runs far faster there than one invocation per element. On a GPU a wider L coalesces.
 
-import { gpu } from '../device.js';
+import { cpuKernels } from '../kernels.js';
 import { dispatch, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 
@@ -21,7 +21,7 @@ let lanesOverride: number | null = null;
 /** Lanes per row of K: 1 on a CPU adapter, about K/8 (at most the workgroup) on a GPU. */
 export function rowLanes(K: number): number {
   if (lanesOverride) return lanesOverride;
-  if (gpu().isSoftware) return 1;
+  if (cpuKernels()) return 1;
   return Math.min(WG, 2 ** Math.ceil(Math.log2(Math.max(1, K / 8))));
 }
 
