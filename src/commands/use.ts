@@ -16,7 +16,7 @@ import { MODELS, freezeBackbone, type ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
 import { evaluate } from './train.js';
 import { openWeights, type LoadedWeights } from './weights.js';
-import { log } from './report.js';
+import { log } from './progress.js';
 
 function buildFrom(w: LoadedWeights): Module {
   const model = w.spec.create(w.config);
