@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/device.js';
 import { StopTraining, train, type TrainOptions } from './commands/train.js';
 import { evalCommand, modelsCommand, predictCommand, prepareCommand } from './commands/use.js';
+import { reportCommand } from './commands/report.js';
 import { MODELS } from './models/index.js';
 
 // Image decoding runs on libuv's pool (4 threads by default): size it to the machine
@@ -133,6 +134,14 @@ program
     await initDevice(deviceOpts());
     modelsCommand(opts);
   });
+
+program
+  .command('report')
+  .description('training curves, confusion matrices and the seed\'s comparison tables from run records (<model>.run.json, written by train)')
+  .argument('<runs...>', 'checkpoint folders (every <model>.run.json in them) or run record files')
+  .option('--out <file>', 'where to write (default: report.html; Markdown goes to stdout)')
+  .option('--format <html|md>', 'a self-contained HTML page, or the tables as Markdown', 'html')
+  .action((runs: string[], opts: { out?: string; format: string }) => reportCommand(runs, opts));
 
 program
   .command('prepare')
