@@ -106,6 +106,7 @@ program
   .option('--data <dir|fashion-mnist|file>', 'data to evaluate (its validation set when it has one)')
   .option('--batch-size <n>', 'batch size', int(1), 256)
   .option('--json', 'one JSON object', false)
+  .option('--report [file]', 'also write an HTML gallery of the images it gets most wrong (default eval-report.html)')
   .action(async (opts) => {
     await initDevice(deviceOpts());
     await evalCommand(opts);
