@@ -63,14 +63,26 @@ function frame(width: number, height: number, body: string, title?: string, labe
     + body + '</svg>';
 }
 
-function legend(items: { name: string; color: string; dashed?: boolean }[], right: number, top: number, box = false): string {
+/** One row of keys, right-aligned at `right`, above the plot. */
+function legend(items: { name: string; color: string; dashed?: boolean }[], right: number, y: number, box = false): string {
   if (items.length < 2) return '';
-  return items.map((s, i) => {
-    const y = top + 4 + i * 14;
-    return (box ? `<rect x="${right - 14}" y="${y - 5}" width="10" height="10" fill="${s.color}"/>`
-      : `<line x1="${right - 18}" x2="${right - 4}" y1="${y}" y2="${y}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`)
-      + `<text x="${right - 22}" y="${y + 4}" text-anchor="end">${escapeXml(s.name)}</text>`;
-  }).join('');
+  let x = right, out = '';
+  for (const s of [...items].reverse()) {
+    x -= 6.2 * s.name.length;
+    out += `<text x="${r1(x)}" y="${y + 4}">${escapeXml(s.name)}</text>`;
+    x -= 20;
+    out += box ? `<rect x="${r1(x + 2)}" y="${y - 5}" width="10" height="10" fill="${s.color}"/>`
+      : `<line x1="${r1(x)}" x2="${r1(x + 14)}" y1="${y}" y2="${y}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`;
+    x -= 10;
+  }
+  return out;
+}
+
+/** Round axis ends: lo and hi moved out to the ticks' step unless fixed. */
+function axisRange(lo: number, hi: number, fixLo: boolean, fixHi: boolean): [number, number] {
+  const t = ticks(lo, hi);
+  const step = t.length > 1 ? t[1] - t[0] : 1;
+  return [fixLo ? lo : +(Math.floor(lo / step + 1e-9) * step).toPrecision(12), fixHi ? hi : +(Math.ceil(hi / step - 1e-9) * step).toPrecision(12)];
 }
 
 const r1 = (v: number) => Math.round(v * 10) / 10;
@@ -78,7 +90,7 @@ const r1 = (v: number) => Math.round(v * 10) / 10;
 /** Lines of y against x, one per series, on shared axes. */
 export function lineChart(series: readonly Series[], o: ChartOptions = {}): string {
   const width = o.width ?? 480, height = o.height ?? 260;
-  const px0 = MARGIN.left, px1 = width - MARGIN.right, py0 = height - MARGIN.bottom, py1 = MARGIN.top;
+  const px0 = MARGIN.left, px1 = width - MARGIN.right, py0 = height - MARGIN.bottom, py1 = MARGIN.top + (series.length > 1 ? 14 : 0);
   const xs = series.flatMap((s) => s.x.filter((_, i) => s.y[i] != null));
   const ys = series.flatMap((s) => s.y.filter((v): v is number => v != null && Number.isFinite(v) && (!o.logY || v > 0)));
   if (!ys.length) return frame(width, height, `<text x="${width / 2}" y="${height / 2}" text-anchor="middle" fill="#888">no data</text>`, o.title);
@@ -93,16 +105,15 @@ export function lineChart(series: readonly Series[], o: ChartOptions = {}): stri
     y0 = Math.min(y0, yTicks[0]);
     y1 = Math.max(y1, yTicks.at(-1)!);
   } else {
+    [y0, y1] = axisRange(y0, y1, o.yMin !== undefined, o.yMax !== undefined);
     yTicks = ticks(y0, y1);
-    if (o.yMin === undefined) y0 = Math.min(y0, yTicks[0]);
-    if (o.yMax === undefined) y1 = Math.max(y1, yTicks.at(-1)!);
   }
   const sx = (x: number) => r1(px0 + ((x - x0) / (x1 - x0)) * (px1 - px0));
   const sy = (y: number) => r1(py0 - ((tf(y) - tf(y0)) / (tf(y1) - tf(y0) || 1)) * (py0 - py1));
   const xTicks = ticks(x0, x1, Math.max(2, Math.floor((px1 - px0) / 70))).filter((t) => t >= x0 && t <= x1);
   const integerX = xs.every(Number.isInteger);
   let body = yTicks.filter((t) => t >= y0 && t <= y1).map((t) => `<line x1="${px0}" x2="${px1}" y1="${sy(t)}" y2="${sy(t)}" stroke="#e6e6e6"/>`
-    + `<text x="${px0 - 5}" y="${sy(t) + 4}" text-anchor="end">${formatNumber(t, o.percent)}</text>`).join('');
+    + `<text x="${px0 - 5}" y="${sy(t) + 4}" text-anchor="end">${o.logY ? t.toExponential(0).replace('e+', 'e') : formatNumber(t, o.percent)}</text>`).join('');
   body += xTicks.filter((t) => !integerX || Number.isInteger(t)).map((t) => `<line x1="${sx(t)}" x2="${sx(t)}" y1="${py0}" y2="${py0 + 4}" stroke="#888"/>`
     + `<text x="${sx(t)}" y="${py0 + 15}" text-anchor="middle">${formatNumber(t)}</text>`).join('');
   body += `<line x1="${px0}" x2="${px1}" y1="${py0}" y2="${py0}" stroke="#888"/><line x1="${px0}" x2="${px0}" y1="${py1}" y2="${py0}" stroke="#888"/>`;
@@ -121,7 +132,7 @@ export function lineChart(series: readonly Series[], o: ChartOptions = {}): stri
     });
     body += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6" stroke-linejoin="round"${s.dashed ? ' stroke-dasharray="5 3"' : ''}><title>${escapeXml(s.name)}</title></path>${dots}`;
   }
-  body += legend(items, px1, py1);
+  body += legend(items, px1, MARGIN.top + 2);
   return frame(width, height, body, o.title);
 }
 
@@ -172,14 +183,10 @@ export function heatMap(values: readonly (readonly number[])[], o: HeatMapOption
 export function barChart(categories: readonly string[], series: readonly { name: string; values: readonly number[]; color?: string }[], o: ChartOptions = {}): string {
   const width = o.width ?? Math.max(300, 90 + categories.length * (18 * series.length + 16)), height = o.height ?? 260;
   const bottom = MARGIN.bottom + Math.min(60, 5.2 * Math.max(0, ...categories.map((c) => c.length)) - 10);
-  const px0 = MARGIN.left, px1 = width - MARGIN.right, py0 = height - bottom, py1 = MARGIN.top + 14 * (series.length > 1 ? series.length : 0);
+  const px0 = MARGIN.left, px1 = width - MARGIN.right, py0 = height - bottom, py1 = MARGIN.top + (series.length > 1 ? 14 : 0);
   const all = series.flatMap((s) => s.values.filter(Number.isFinite));
-  const y0 = o.yMin ?? Math.min(0, ...all);
-  const top = o.yMax ?? Math.max(1e-12, ...all);
-  const yTicks = ticks(y0, top);
-  // Without a given top, the axis ends at the first round tick at or above the tallest bar.
-  if (o.yMax === undefined && yTicks.at(-1)! < top) yTicks.push(+(2 * yTicks.at(-1)! - yTicks.at(-2)!).toPrecision(12));
-  const y1 = o.yMax ?? yTicks.at(-1)!;
+  const [y0, y1] = axisRange(o.yMin ?? Math.min(0, ...all), o.yMax ?? Math.max(1e-12, ...all), o.yMin !== undefined, o.yMax !== undefined);
+  const yTicks = ticks(y0, y1);
   const sy = (y: number) => r1(py0 - ((y - y0) / (y1 - y0 || 1)) * (py0 - py1));
   let body = yTicks.filter((t) => t <= y1).map((t) => `<line x1="${px0}" x2="${px1}" y1="${sy(t)}" y2="${sy(t)}" stroke="#e6e6e6"/>`
     + `<text x="${px0 - 5}" y="${sy(t) + 4}" text-anchor="end">${formatNumber(t, o.percent)}</text>`).join('');
@@ -198,6 +205,6 @@ export function barChart(categories: readonly string[], series: readonly { name:
   });
   body += `<line x1="${px0}" x2="${px1}" y1="${sy(0)}" y2="${sy(0)}" stroke="#888"/><line x1="${px0}" x2="${px0}" y1="${py1}" y2="${py0}" stroke="#888"/>`;
   if (o.yLabel) body += `<text transform="translate(12 ${(py0 + py1) / 2}) rotate(-90)" text-anchor="middle" fill="#555">${escapeXml(o.yLabel)}</text>`;
-  body += legend(items, px1, MARGIN.top - 4, true);
+  body += legend(items, px1, MARGIN.top + 2, true);
   return frame(width, height, body, o.title);
 }
