@@ -61,6 +61,8 @@ async function thumbnail(ds: Dataset, i: number, mean: readonly number[], std: r
   return `data:image/png;base64,${png.toString('base64')}`;
 }
 
+const percent = (p: number) => (p < 0.0005 ? '<0.1%' : `${(100 * p).toFixed(1)}%`);
+
 export interface GalleryInfo {
   weights: string;
   model: string;
@@ -78,7 +80,7 @@ export async function writeGallery(out: string, ds: Dataset, mistakes: readonly 
   const figures: string[] = [];
   for (const m of mistakes) {
     figures.push(`<figure><img alt="${esc(`${cls[m.label]} predicted as ${cls[m.pred]}`)}" src="${await thumbnail(ds, m.index, info.mean, info.std)}">`
-      + `<figcaption>true <b>${esc(cls[m.label])}</b> (${(100 * m.pTrue).toFixed(1)}%)<br>predicted <b class="bad">${esc(cls[m.pred])}</b> (${(100 * m.pPred).toFixed(1)}%)`
+      + `<figcaption>true <b>${esc(cls[m.label])}</b> (${percent(m.pTrue)})<br>predicted <b class="bad">${esc(cls[m.pred])}</b> (${percent(m.pPred)})`
       + `<br><span class="muted">${esc(m.name)}</span></figcaption></figure>`);
   }
   const wrong = metrics.count - metrics.correct;

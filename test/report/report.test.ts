@@ -244,7 +244,7 @@ describe.skipIf(!hasGpu)('run record and report', { timeout: 900_000 }, () => {
     const pTrue: number[] = [];
     for (const f of figs) {
       expect([f.w, f.h]).toEqual([16, 16]);
-      const m = /true (cat|dog) \(([\d.]+)%\)predicted (cat|dog) \(([\d.]+)%\)/.exec(f.text)!;
+      const m = /true (cat|dog) \(<?([\d.]+)%\)predicted (cat|dog) \(([\d.]+)%\)/.exec(f.text)!;
       expect(m, f.text).not.toBeNull();
       expect(m[1]).not.toBe(m[3]);
       expect(Number(m[2]) + Number(m[4])).toBeCloseTo(100, 0); // two classes
