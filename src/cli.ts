@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/device.js';
 import { StopTraining, train, type TrainOptions } from './commands/train.js';
 import { evalCommand, modelsCommand, predictCommand, prepareCommand } from './commands/use.js';
-import { reportCommand } from './commands/report.js';
+import { reportCommand } from './commands/report_cmd.js';
 import { MODELS } from './models/index.js';
 
 // Image decoding runs on libuv's pool (4 threads by default): size it to the machine
