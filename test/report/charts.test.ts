@@ -1,37 +1,6 @@
-// The pure parts of reports: step-loss decimation, tick choice, and what the SVG charts draw.
+// The SVG charts: tick choice, and what each chart draws from its data.
 import { describe, expect, it } from 'vitest';
-import { addStepLosses, type RunRecord } from '../../src/commands/record.js';
 import { barChart, escapeXml, heatMap, lineChart, ticks } from '../../src/report/charts.js';
-
-describe('step-loss decimation', () => {
-  it('keeps at most max points, each the exact mean of its steps, across uneven epochs', () => {
-    const raw: number[] = [];
-    let s = 7;
-    const curve: RunRecord['step_loss'] = { every: 1, step: [], loss: [] };
-    for (const n of [13, 250, 1, 77, 640, 19]) {
-      const losses = Array.from({ length: n }, () => ((s = (s * 48271) % 2147483647) / 2147483647) * 3);
-      addStepLosses(curve, raw.length, losses, 16);
-      raw.push(...losses);
-      expect(curve.step.length).toBeLessThanOrEqual(16);
-      expect(curve.step.at(-1)).toBe(raw.length);
-      curve.step.forEach((end, i) => {
-        const start = i ? curve.step[i - 1] : 0;
-        if (i < curve.step.length - 1) expect(end - start).toBe(curve.every);
-        else expect(end - start).toBeLessThanOrEqual(curve.every);
-        const mean = raw.slice(start, end).reduce((a, b) => a + b, 0) / (end - start);
-        expect(curve.loss[i]).toBeCloseTo(mean, 10);
-      });
-    }
-    expect(curve.every).toBe(64); // 1000 steps in at most 16 points: 16 of 64 or fewer
-  });
-
-  it('keeps every step while there are few', () => {
-    const curve: RunRecord['step_loss'] = { every: 1, step: [], loss: [] };
-    addStepLosses(curve, 0, [3, 2, 1]);
-    addStepLosses(curve, 3, [0.5]);
-    expect(curve).toEqual({ every: 1, step: [1, 2, 3, 4], loss: [3, 2, 1, 0.5] });
-  });
-});
 
 describe('charts', () => {
   it('ticks are round and cover the range', () => {
