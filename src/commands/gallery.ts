@@ -2,6 +2,7 @@
 // of thumbnails (embedded as PNG data URIs) with the true class, the predicted class and
 // their probabilities, beside the confusion matrix.
 
+import { basename } from 'node:path';
 import sharp from 'sharp';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { noGrad } from '../autograd/tape.js';
@@ -81,7 +82,7 @@ export async function writeGallery(out: string, ds: Dataset, mistakes: readonly 
   for (const m of mistakes) {
     figures.push(`<figure><img alt="${esc(`${cls[m.label]} predicted as ${cls[m.pred]}`)}" src="${await thumbnail(ds, m.index, info.mean, info.std)}">`
       + `<figcaption>true <b>${esc(cls[m.label])}</b> (${percent(m.pTrue)})<br>predicted <b class="bad">${esc(cls[m.pred])}</b> (${percent(m.pPred)})`
-      + `<br><span class="muted">${esc(m.name)}</span></figcaption></figure>`);
+      + `<br><span class="muted name" title="${esc(m.name)}">${esc(basename(m.name))}</span></figcaption></figure>`);
   }
   const wrong = metrics.count - metrics.correct;
   const body = [

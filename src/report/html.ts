@@ -17,6 +17,7 @@ dl.config dt { color: #666; } dl.config dd { margin: 0; }
 nav a { margin-right: 12px; }
 .gallery { display: flex; flex-wrap: wrap; gap: 10px; } .gallery figure { margin: 0; width: 140px; font-size: 12px; }
 .gallery img { width: 128px; height: 128px; image-rendering: pixelated; border: 1px solid #ccc; display: block; } .bad { color: #b3261e; }
+.gallery .name { overflow-wrap: anywhere; }
 `;
 
 export function htmlTable(t: Pick<Table, 'head' | 'rows'> & { id?: string }): string {

@@ -186,6 +186,11 @@ describe.skipIf(!hasGpu)('run record and report', { timeout: 900_000 }, () => {
     const t = markdownTables(r.stdout);
     expect(Object.keys(t)).toEqual(['Best validation accuracy', 'Precision and recall per class (best epoch, validation set)', 'Checkpoint size']);
     checkTables({ accuracy: t['Best validation accuracy'], perClass: t['Precision and recall per class (best epoch, validation set)'], size: t['Checkpoint size'] }, records, { lenet: out(), dnn: dnnOut() });
+    // One run, named by its record file.
+    const one = cli(['report', join(dnnOut(), 'dnn.run.json'), '--format', 'md']);
+    expect(one.status, one.stderr).toBe(0);
+    const t1 = markdownTables(one.stdout);
+    checkTables({ accuracy: t1['Best validation accuracy'], perClass: t1['Precision and recall per class (best epoch, validation set)'], size: t1['Checkpoint size'] }, { dnn: records.dnn }, { dnn: dnnOut() });
   });
 
   it('report writes one self-contained page: it opens in Chromium without errors, its tables equal the records', async (ctx) => {
