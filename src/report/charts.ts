@@ -1,7 +1,8 @@
 // Charts as SVG strings: a multi-series line chart, a heat map and a grouped bar chart.
 // Pure functions of their data (no DOM, no I/O), so the same code draws the report
 // written by `report` and live charts in a web page (assign the string to innerHTML).
-// Hover titles carry the exact values; colours follow the Tableau 10 palette.
+// Hover titles carry the exact values; colours follow the Tableau 10 palette. E.g.
+//   el.innerHTML = lineChart([{ name: 'train', x: [1, 2], y: [0.9, 0.5] }], { title: 'Loss', xLabel: 'epoch' });
 
 export const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
