@@ -55,7 +55,7 @@ function runSection(run: Run): string {
   const cfg: [string, string][] = [
     ['data', dataLabel(r)], ['classes', `${c.classes.length}`], ['optimiser', `${c.optimizer}, lr ${c.lr}${c.weight_decay ? `, weight decay ${c.weight_decay}` : ''}${c.optimizer === 'sgd' ? `, momentum ${c.momentum}` : ''}`],
     ['batch', `${c.batch_size}${c.micro_batch ? ` (micro-batch ${c.micro_batch})` : ''}`], ['clip', String(c.clip)], ['seed', String(c.seed)],
-    ['parameters', `${count(r.parameters)} (${count(r.trainable_parameters)} trainable)`], ['best epoch', r.best_epoch === null ? '-' : `${r.best_epoch} (${pct(r.best_val_acc)})`],
+    ['parameters', `${count(r.parameters)} (${count(r.trainable_parameters)} trainable)`], ['best epoch', r.best_epoch === null ? '-' : `${r.best_epoch}${r.best_val_acc === null ? ' (no validation set: the last)' : ` (${pct(r.best_val_acc)})`}`],
     ['adapter', `${c.adapter.description || c.adapter.device} (${c.adapter.backend})`], ['engine', `webgpu-dl ${c.engine_version}, Node ${c.node_version}`],
     ['started', r.started_at.replace('T', ' ').slice(0, 19)], ['resumed', r.resumed.length ? r.resumed.map((x) => `after epoch ${x.after_epoch}`).join(', ') : 'no'],
   ];
