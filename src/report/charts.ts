@@ -28,6 +28,8 @@ export interface ChartOptions {
   percent?: boolean;
   /** A logarithmic y axis (positive values only), e.g. for a learning-rate schedule. */
   logY?: boolean;
+  /** x positions marked by faint vertical lines (e.g. where epochs end on a per-step curve). */
+  xMarks?: readonly number[];
 }
 
 export function escapeXml(s: string): string {
@@ -117,6 +119,7 @@ export function lineChart(series: readonly Series[], o: ChartOptions = {}): stri
     + `<text x="${px0 - 5}" y="${sy(t) + 4}" text-anchor="end">${o.logY ? t.toExponential(0).replace('e+', 'e') : formatNumber(t, o.percent)}</text>`).join('');
   body += xTicks.filter((t) => !integerX || Number.isInteger(t)).map((t) => `<line x1="${sx(t)}" x2="${sx(t)}" y1="${py0}" y2="${py0 + 4}" stroke="#888"/>`
     + `<text x="${sx(t)}" y="${py0 + 15}" text-anchor="middle">${formatNumber(t)}</text>`).join('');
+  body += (o.xMarks ?? []).filter((x) => x > x0 && x < x1).map((x) => `<line x1="${sx(x)}" x2="${sx(x)}" y1="${py1}" y2="${py0}" stroke="#bbb" stroke-dasharray="3 3"/>`).join('');
   body += `<line x1="${px0}" x2="${px1}" y1="${py0}" y2="${py0}" stroke="#888"/><line x1="${px0}" x2="${px0}" y1="${py1}" y2="${py0}" stroke="#888"/>`;
   if (o.xLabel) body += `<text x="${(px0 + px1) / 2}" y="${height - 4}" text-anchor="middle" fill="#555">${escapeXml(o.xLabel)}</text>`;
   if (o.yLabel) body += `<text transform="translate(12 ${(py0 + py1) / 2}) rotate(-90)" text-anchor="middle" fill="#555">${escapeXml(o.yLabel)}</text>`;

@@ -23,6 +23,13 @@ describe('charts', () => {
     expect(y3).toBeGreaterThan(y1);
   });
 
+  it('marks given x positions inside the plot with vertical lines', () => {
+    const svg = lineChart([{ name: 'loss', x: [1, 2, 3, 4, 5], y: [5, 4, 3, 2, 1] }], { xMarks: [2, 4, 5, 9] });
+    const marks = [...svg.matchAll(/<line x1="([\d.]+)" x2="([\d.]+)"[^>]*stroke-dasharray="3 3"/g)].map((m) => Number(m[1]));
+    expect(marks).toHaveLength(2); // 5 is the axis end, 9 outside
+    expect(marks[1] - marks[0]).toBeGreaterThan(0);
+  });
+
   it('a heat map writes every value, shaded by its share of the row', () => {
     const svg = heatMap([[8, 2], [0, 5]], { rows: ['cat', 'dog'], cols: ['cat', 'dog'] });
     expect([...svg.matchAll(/<title>([^<]*)<\/title>/g)].map((m) => m[1])).toEqual(['cat -&gt; cat: 8', 'cat -&gt; dog: 2', 'dog -&gt; cat: 0', 'dog -&gt; dog: 5']);
