@@ -73,8 +73,8 @@ export interface RunRecord {
   model: string;
   config: RunConfig;
   started_at: string;
-  /** One entry per `--resume`: when, and after which epoch it continued. */
-  resumed: { at: string; after_epoch: number; epochs: number }[];
+  /** One entry per `--resume`: when, after which epoch it continued, and the configuration's fields it changed (`config` keeps the first run's). */
+  resumed: { at: string; after_epoch: number; epochs: number; changed: Partial<RunConfig> }[];
   epochs: RunEpoch[];
   /** Step losses; point i is the mean loss of global steps (step[i-1], step[i]], `every` steps a point but the last. */
   step_loss: { every: number; step: number[]; loss: number[] };
@@ -174,7 +174,7 @@ export class RunRecorder {
       this.record = {
         ...previous,
         config: { ...previous.config, epochs: init.config.epochs },
-        resumed: [...previous.resumed, { at: now, after_epoch: resumeAfterEpoch, epochs: init.config.epochs }],
+        resumed: [...previous.resumed, { at: now, after_epoch: resumeAfterEpoch, epochs: init.config.epochs, changed: changedFields(previous.config, init.config) }],
         epochs: kept,
       };
       this.updateBest();
@@ -241,6 +241,11 @@ export class RunRecorder {
     this.record.best_epoch = best?.epoch ?? null;
     this.record.best_val_acc = best?.val_acc ?? null;
   }
+}
+
+function changedFields(was: RunConfig, now: RunConfig): Partial<RunConfig> {
+  const keys = Object.keys(now) as (keyof RunConfig)[];
+  return Object.fromEntries(keys.filter((k) => k !== 'epochs' && JSON.stringify(was[k]) !== JSON.stringify(now[k])).map((k) => [k, now[k]]));
 }
 
 /**

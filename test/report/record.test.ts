@@ -61,14 +61,15 @@ describe('RunRecorder', () => {
     expect(r.checkpoint_bytes).toBeNull(); // no checkpoint file in this folder
 
     // Continued from the checkpoint of epoch 2 (epoch 3 was interrupted): epoch 3 runs again.
-    const b = new RunRecorder(path, init(4), 2);
+    const b = new RunRecorder(path, { ...init(4), config: { ...config, epochs: 4, lr: 1e-4 } }, 2);
     expect(b.steps).toBe(20);
     b.addEpoch(epoch(3, 0.9, true), val([4, 0, 0, 4]), Array(10).fill(5));
     r = readRunRecord(path);
     expect(r.epochs.map((e) => [e.epoch, e.steps, e.val_acc])).toEqual([[1, 10, 0.6], [2, 20, 0.8], [3, 30, 0.9]]);
     expect(r.step_loss.loss).toEqual([...Array(10).fill(1), ...Array(10).fill(2), ...Array(10).fill(5)]);
     expect(r.config.epochs).toBe(4);
-    expect(r.resumed).toMatchObject([{ after_epoch: 2, epochs: 4 }]);
+    expect(r.resumed).toMatchObject([{ after_epoch: 2, epochs: 4, changed: { lr: 1e-4 } }]);
+    expect(r.config.lr).toBeUndefined(); // the first run's configuration
     expect([r.best_epoch, r.best_val_acc]).toEqual([3, 0.9]);
     expect(readdirSync(dir)).toEqual(['lenet.run.json']); // no temporary file left
     expect(readFileSync(path, 'utf8')).toMatch(/"loss": \[1,1,1,/); // number arrays on one line

@@ -133,7 +133,7 @@ describe.skipIf(!hasGpu)('run record and report', { timeout: 900_000 }, () => {
     const device = JSON.parse(cli(['device', '--json']).stdout);
     expect(r.config.adapter).toMatchObject({ description: device.adapter.description, backend: device.adapter.backend, software: device.software });
     expect(r.resumed).toHaveLength(1);
-    expect(r.resumed[0]).toMatchObject({ after_epoch: 2, epochs: 3 });
+    expect(r.resumed[0]).toMatchObject({ after_epoch: 2, epochs: 3, changed: {} });
     expect(r.epochs.slice(0, 2)).toEqual(afterTwo.epochs);
 
     // Per epoch: what train printed, and figures consistent with the confusion matrix and the step losses.
