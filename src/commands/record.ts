@@ -49,8 +49,9 @@ export interface RunConfig {
 
 export interface RunEpoch {
   epoch: number;
-  /** Global step count at the end of this epoch. */
+  /** Training steps in this epoch, and the step count of the whole run at its end. */
   steps: number;
+  global_step: number;
   train_loss: number;
   train_acc: number;
   val_loss: number | null;
@@ -165,7 +166,7 @@ export class RunRecorder {
     if (previous && resumeAfterEpoch !== null) {
       // Epochs after the resumed checkpoint (an interrupted epoch's steps) are run again: drop them.
       const kept = previous.epochs.filter((e) => e.epoch <= resumeAfterEpoch);
-      const lastStep = kept.at(-1)?.steps ?? 0;
+      const lastStep = kept.at(-1)?.global_step ?? 0;
       const cut = previous.step_loss.step.findIndex((s) => s > lastStep);
       if (cut >= 0) {
         previous.step_loss.step.length = cut;
@@ -198,19 +199,20 @@ export class RunRecorder {
   }
 
   /** The global step count before the next epoch. */
-  get steps(): number {
-    return this.record.epochs.at(-1)?.steps ?? 0;
+  get globalStep(): number {
+    return this.record.epochs.at(-1)?.global_step ?? 0;
   }
 
   /** Adds a finished epoch (`val`: its validation metrics) and its step losses, notes the best checkpoint's size, and rewrites the file. */
   addEpoch(e: EpochRecord, val: MetricsReport | null, stepLosses: readonly number[]): void {
-    const first = this.steps;
+    const first = this.globalStep;
     const k = this.record.config.classes.length;
     const cm = val?.confusion;
     addStepLosses(this.record.step_loss, first, stepLosses);
     this.record.epochs.push({
       epoch: e.epoch,
-      steps: first + stepLosses.length,
+      steps: stepLosses.length,
+      global_step: first + stepLosses.length,
       train_loss: e.train_loss,
       train_acc: e.train_acc,
       val_loss: e.val_loss,

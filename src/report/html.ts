@@ -72,7 +72,7 @@ function runSection(run: Run): string {
     lineChart([{ name: 'learning rate', x: ep, y: r.epochs.map((e) => e.lr) }], { title: 'Learning rate', xLabel: 'epoch', logY: true, width: W, height: H }),
     lineChart([{ name: 'step loss', x: r.step_loss.step, y: r.step_loss.loss }], {
       title: `Training loss per step${r.step_loss.every > 1 ? ` (means of ${r.step_loss.every} steps)` : ''}`, xLabel: 'step (dashed: end of an epoch)', width: 2 * W + 14, height: H,
-      xMarks: r.epochs.map((e) => e.steps),
+      xMarks: r.epochs.map((e) => e.global_step),
     }),
     barChart(ep.map(String), [{ name: 'images/s', values: r.epochs.map((e) => e.images_per_s) }], { title: 'Training throughput (images/s)', width: W, height: H }),
   ];

@@ -52,7 +52,7 @@ export function bestEpoch(r: RunRecord): RunEpoch | undefined {
 export function dataLabel(r: RunRecord): string {
   const c = r.config;
   const name = c.data === 'fashion-mnist' || /Fashion-MNIST/.test(c.data_description) ? 'Fashion-MNIST' : basename(c.data);
-  const steps = r.epochs.at(-1)?.steps ?? 0;
+  const steps = r.epochs.at(-1)?.global_step ?? 0;
   return `${name}, ${c.image_size}x${c.image_size}x${c.channels}, ${r.epochs.length} epoch${r.epochs.length === 1 ? '' : 's'} (${steps.toLocaleString('en')} steps of ${c.batch_size})`;
 }
 

@@ -41,7 +41,7 @@ describe('RunRecorder', () => {
   const config = { model: 'lenet', classes: ['cat', 'dog'], epochs: 3 } as RunConfig;
   const init = (epochs: number) => ({ config: { ...config, epochs }, parameters: 10, trainable: 8, checkpoint: 'lenet.safetensors' });
   const epoch = (n: number, acc: number, best: boolean): EpochRecord => ({
-    epoch: n, epochs: 3, train_loss: 1 / n, train_acc: acc, val_loss: 1 / n, val_acc: acc, precision: null, recall: null, lr: 1e-3, images_per_s: 100, seconds: 1, skipped: 0, best,
+    epoch: n, epochs: 3, train_loss: 1 / n, train_acc: acc, val_loss: 1 / n, val_acc: acc, precision: null, recall: null, lr: 1e-3, images_per_s: 100, seconds: 1, skipped: 0, steps: 10, best,
   });
   const val = (cm: number[]): MetricsReport => ({ loss: 0, accuracy: 0, correct: 0, count: 0, badLabels: 0, confusion: Int32Array.from(cm), precision: [0.5, 1], recall: [1, 0.5] });
 
@@ -54,7 +54,7 @@ describe('RunRecorder', () => {
     a.addEpoch(epoch(2, 0.8, true), val([4, 0, 0, 4]), Array(10).fill(2));
     a.addEpoch(epoch(3, 0.7, false), val([4, 0, 1, 3]), Array(10).fill(3));
     let r = readRunRecord(path);
-    expect(r.epochs.map((e) => [e.epoch, e.steps])).toEqual([[1, 10], [2, 20], [3, 30]]);
+    expect(r.epochs.map((e) => [e.epoch, e.steps, e.global_step])).toEqual([[1, 10, 10], [2, 10, 20], [3, 10, 30]]);
     expect(r.epochs[0].confusion).toEqual([[3, 1], [0, 4]]);
     expect(r.epochs[0].precision).toEqual([0.5, 1]);
     expect([r.best_epoch, r.best_val_acc]).toEqual([2, 0.8]);
@@ -62,10 +62,10 @@ describe('RunRecorder', () => {
 
     // Continued from the checkpoint of epoch 2 (epoch 3 was interrupted): epoch 3 runs again.
     const b = new RunRecorder(path, { ...init(4), config: { ...config, epochs: 4, lr: 1e-4 } }, 2);
-    expect(b.steps).toBe(20);
+    expect(b.globalStep).toBe(20);
     b.addEpoch(epoch(3, 0.9, true), val([4, 0, 0, 4]), Array(10).fill(5));
     r = readRunRecord(path);
-    expect(r.epochs.map((e) => [e.epoch, e.steps, e.val_acc])).toEqual([[1, 10, 0.6], [2, 20, 0.8], [3, 30, 0.9]]);
+    expect(r.epochs.map((e) => [e.epoch, e.global_step, e.val_acc])).toEqual([[1, 10, 0.6], [2, 20, 0.8], [3, 30, 0.9]]);
     expect(r.step_loss.loss).toEqual([...Array(10).fill(1), ...Array(10).fill(2), ...Array(10).fill(5)]);
     expect(r.config.epochs).toBe(4);
     expect(r.resumed).toMatchObject([{ after_epoch: 2, epochs: 4, changed: { lr: 1e-4 } }]);

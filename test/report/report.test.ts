@@ -125,7 +125,7 @@ describe.skipIf(!hasGpu)('run record and report', { timeout: 900_000 }, () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
     expect(r.config).toMatchObject({
       model: 'lenet', data: join(root, 'train.safetensors'), val: join(root, 'val.safetensors'), image_size: 16, channels: 1, classes: ['cat', 'dog'],
-      optimizer: 'adam', lr: 0.003, momentum: 0, weight_decay: 0, batch_size: 8, micro_batch: null, clip: 1, seed: 3, epochs: 3,
+      optimizer: 'adam', lr: 0.003, momentum: 0, weight_decay: 0, batch_size: 8, micro_batch: 8, clip: 1, seed: 3, epochs: 3,
       augment: true, shuffle: true, dropout: null, init: null, pretrained: null, frozen_backbone: false, max_steps: null,
       engine_version: pkg.version, node_version: process.versions.node,
     });
@@ -143,10 +143,11 @@ describe.skipIf(!hasGpu)('run record and report', { timeout: 900_000 }, () => {
     let best = -1;
     r.epochs.forEach((e, i) => {
       const p = printed[i];
-      for (const k of ['train_loss', 'train_acc', 'val_loss', 'val_acc', 'lr', 'images_per_s', 'seconds', 'skipped', 'best'] as const) expect(e[k], k).toBe(p[k]);
+      for (const k of ['train_loss', 'train_acc', 'val_loss', 'val_acc', 'lr', 'images_per_s', 'seconds', 'skipped', 'steps', 'best'] as const) expect(e[k], k).toBe(p[k]);
       expect(e.precision).toEqual(Object.values(p.precision));
       expect(e.recall).toEqual(Object.values(p.recall));
-      expect(e.steps).toBe(12 * (i + 1));
+      expect(e.steps).toBe(12);
+      expect(e.global_step).toBe(12 * (i + 1));
       const cm = e.confusion!;
       expect(cm.flat().reduce((a, b) => a + b, 0)).toBe(N_VAL);
       expect(e.val_acc).toBeCloseTo((cm[0][0] + cm[1][1]) / N_VAL, 6);
