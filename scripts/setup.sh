@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make this checkout runnable: npm packages, dist/, and a WebGPU adapter.
 # Safe to run again; each step is skipped when already done.
-# Also installs Fashion-MNIST (the default training data, read by the tests too).
+# Also installs Fashion-MNIST (the default training data, read by the tests too) and
+# Debian's chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
@@ -57,5 +58,10 @@ fi
 if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
   log "installing dataset-fashion-mnist"
   apt_install dataset-fashion-mnist || log "dataset-fashion-mnist not available; its tests will be skipped"
+fi
+# 4. Chromium for the browser tests (driven by playwright-core; no browser download).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  log "installing chromium (browser tests)"
+  apt_install chromium || log "chromium not available; the browser tests will be skipped (they fail under CI=true)"
 fi
 log "ready"

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/device.js';
 import { StopTraining, train, type TrainOptions } from './commands/train.js';
 import { evalCommand, modelsCommand, predictCommand, prepareCommand } from './commands/use.js';
+import { reportCommand } from './commands/report_cmd.js';
 import { MODELS } from './models/index.js';
 import { kernelSet, type KernelSet } from './engine/kernels.js';
 
@@ -108,6 +109,7 @@ program
   .option('--data <dir|fashion-mnist|file>', 'data to evaluate (its validation set when it has one)')
   .option('--batch-size <n>', 'batch size', int(1), 256)
   .option('--json', 'one JSON object', false)
+  .option('--report [file]', 'also write an HTML gallery of the images it gets most wrong (default eval-report.html)')
   .action(async (opts) => {
     await initDevice(deviceOpts());
     await evalCommand(opts);
@@ -136,6 +138,14 @@ program
     await initDevice(deviceOpts());
     modelsCommand(opts);
   });
+
+program
+  .command('report')
+  .description('training curves, confusion matrices and the seed\'s comparison tables from run records (<model>.run.json, written by train)')
+  .argument('<runs...>', 'checkpoint folders (every <model>.run.json in them) or run record files')
+  .option('--out <file>', 'where to write (default: report.html; Markdown goes to stdout)')
+  .option('--format <html|md>', 'a self-contained HTML page, or the tables as Markdown', 'html')
+  .action((runs: string[], opts: { out?: string; format: string }) => reportCommand(runs, opts));
 
 program
   .command('prepare')

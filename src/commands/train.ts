@@ -25,7 +25,8 @@ import { Adam, SGD, ReduceLROnPlateau, trainStep } from '../optim/index.js';
 
 type AnyOptimizer = Adam | SGD;
 import { loadPretrained, openWeights, OPTIM_PREFIX } from './weights.js';
-import { Progress, formatEpoch, log } from './report.js';
+import { Progress, formatEpoch, log } from './progress.js';
+import { startRunRecord } from './record.js';
 
 export interface TrainOptions {
   model: string;
@@ -129,6 +130,7 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
 
   if (o.memoryLimit !== undefined) setMemoryLimit(o.memoryLimit * 2 ** 20);
   const microBatch = o.microBatch ?? pickMicroBatch(model, [config.channels, config.imageSize, config.imageSize], o);
+  const runRecord = startRunRecord(o, { model: spec.name, data, config, net: model, microBatch, checkpoint: `${spec.name}.safetensors`, resumedEpoch: resumed ? startEpoch : null });
   const { train: trainSet, val: valSet } = data.open({ size: config.imageSize, channels: config.channels, augment: o.augment && data.kind === 'images', mean, std });
   const warn = (m: string) => log(`warning: ${m}`);
   const trainLoader = new DataLoader(trainSet, { batchSize: o.batchSize, shuffle: o.shuffle, train: o.augment, seed: o.seed, onWarn: warn });
@@ -179,6 +181,7 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
         best: isBest && !!v,
       };
       records.push(rec);
+      runRecord.addEpoch(rec, v, r.losses);
       if (o.json) console.log(JSON.stringify(rec));
       else console.log(formatEpoch(rec));
       if (interrupted) throw new StopTraining(`interrupted after epoch ${epoch + 1}: last checkpoint written to ${lastPath}`, 130);

@@ -16,7 +16,8 @@ import { MODELS, freezeBackbone, type ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
 import { evaluate } from './train.js';
 import { openWeights, type LoadedWeights } from './weights.js';
-import { log } from './report.js';
+import { log } from './progress.js';
+import { worstPredictions, writeGallery } from './gallery.js';
 
 function buildFrom(w: LoadedWeights): Module {
   const model = w.spec.create(w.config);
@@ -30,6 +31,8 @@ export interface EvalOptions {
   data?: string;
   batchSize: number;
   json: boolean;
+  /** Also write a gallery of the worst mistakes (true: eval-report.html). */
+  report?: string | boolean;
 }
 
 /** Loss, accuracy, per-class precision/recall and the confusion matrix on the validation data (or all of it). */
@@ -44,7 +47,14 @@ export async function evalCommand(o: EvalOptions): Promise<void> {
   log(`evaluating ${w.spec.name} from ${w.path} on ${data.description}${sets.val ? ' (validation set)' : ''}`);
   const model = buildFrom(w);
   try {
-    const r = await evaluate(model, new DataLoader(set, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: (m) => log(`warning: ${m}`) }), data.classes.length);
+    const loader = new DataLoader(set, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: (m) => log(`warning: ${m}`) });
+    const r = await evaluate(model, loader, data.classes.length);
+    if (o.report) {
+      const out = typeof o.report === 'string' ? o.report : 'eval-report.html';
+      const mistakes = await worstPredictions(model, loader, o.batchSize, 48);
+      await writeGallery(out, set, mistakes, r, { weights: w.path, model: w.spec.name, data: data.description, classes: data.classes, mean: w.mean, std: w.std });
+      log(`the ${mistakes.length} worst mistakes written to ${out}`);
+    }
     const k = data.classes.length;
     const confusion = Array.from({ length: k }, (_, i) => Array.from(r.confusion!.subarray(i * k, i * k + k)));
     if (o.json) {
