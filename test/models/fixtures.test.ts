@@ -43,7 +43,7 @@ async function compare(got: Tensor, want: TensorData, rtol: number, what: string
 const NAMES = Object.keys(MODELS) as (keyof typeof MODELS)[];
 
 // Both kernel sets on this adapter: the GPU set (no subgroup broadcast, GPU tiles) has no GPU here to run on otherwise.
-for (const set of ['cpu', 'gpu'] as KernelSet[]) describe.skipIf(!hasGpu)(`models against PyTorch fixtures, ${set} kernels`, () => {
+for (const set of ['cpu', 'gpu'] as KernelSet[]) describe.skipIf(!hasGpu)(`models against PyTorch fixtures, ${set} kernels`, { timeout: 900_000 }, () => {
   beforeAll(() => setKernelSet(set));
   afterAll(() => setKernelSet(null));
   for (const name of NAMES) {
