@@ -10,6 +10,10 @@
 // batch, the row says so and uses the largest batch that fits (halving), never another
 // dispatch sequence (no micro-batches).
 
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gpu } from '../src/engine/device.js';
 import { Tensor, dispose, tidy } from '../src/engine/tensor.js';
 import { pace, resetPeaks, stats, sync } from '../src/engine/runtime.js';
@@ -90,26 +94,38 @@ async function measure(model: string, size: number, batch: number, steps: number
   }
 }
 
+/** One model at one batch in this process: its row, or its failure as the row's note. */
+async function single(model: string, size: number, batch: number, steps: number, warmup: number): Promise<Row> {
+  try {
+    return { name: model, ...(await measure(model, size, batch, steps, warmup)), note: '' };
+  } catch (e) {
+    return { name: model, batch, note: `fails: ${(e as Error).message.split('\n')[0].slice(0, 160)}` };
+  }
+}
+
 export async function run(args: Args): Promise<Row[]> {
   if (gpu().info.backend !== 'null') process.stderr.write(`note: not on the null backend (${gpu().info.backend}): figures include GPU time\n`);
   const which = typeof args.model === 'string' && args.model !== 'all' ? args.model.split(',') : Object.keys(MODELS);
   const size = num(args, 'image-size', 224), want = num(args, 'batch-size', 32);
   const steps = num(args, 'steps', 10), warmup = num(args, 'warmup', 3);
+  if (args.single) return [await single(which[0], size, want, steps, warmup)];
+  // Each (model, batch) in a process of its own: after an out-of-memory error a device keeps invalid buffers.
   const rows: Row[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'bench-host-'));
   for (const model of which) {
-    let note = '';
-    for (let batch = want; batch >= 1; batch = Math.floor(batch / 2)) {
-      try {
-        rows.push({ name: model, ...(await measure(model, size, batch, steps, warmup)), note });
-        break;
-      } catch (e) {
-        const why = (e as Error).message.split('\n')[0].slice(0, 120);
-        process.stderr.write(`${model} at batch ${batch}: ${why}\n`);
-        note = `batch ${want} does not fit the null backend's limits (${why.slice(0, 60)}); batch ${Math.floor(batch / 2)}`;
-        if (batch === 1) rows.push({ name: model, note: `fails: ${why}` });
-      }
+    let row: Row | null = null;
+    const failed: string[] = [];
+    for (let batch = want; batch >= 1 && !row; batch = Math.floor(batch / 2)) {
+      const out = join(dir, `${model}-${batch}.json`);
+      spawnSync(process.execPath, [process.argv[1], 'host', '--model', model, '--batch-size', String(batch), '--image-size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--single', '--json-out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const r: Row = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')).rows[0] : { name: model, batch, note: 'fails: the process died' };
+      if (String(r.note).startsWith('fails')) failed.push(`batch ${batch}: ${String(r.note).slice(7, 90)}`);
+      else row = r;
     }
-    process.stderr.write(`${model} done\n`);
+    if (row && failed.length) row.note = `batch ${want} does not fit the null backend (${failed[0]}); the largest that fits`;
+    rows.push(row ?? { name: model, note: `fails at every batch down to 1 (${failed.at(-1)})` });
+    process.stderr.write(`${model}: ${row ? `${row.us_per_dispatch} us/dispatch at batch ${row.batch}` : 'fails'}\n`);
   }
+  rmSync(dir, { recursive: true, force: true });
   return rows;
 }

@@ -10,6 +10,7 @@
 // releases: step after step the same ones, and the same cached bind groups.
 
 const MIN_BYTES = 256;
+const SPARE_CLASS = 2;
 
 /** Rounds up to a power of two below 1 MiB, to eighths of a power of two above. */
 export function sizeClass(bytes: number): number {
@@ -81,7 +82,7 @@ export class BufferPool {
 
   acquire(bytes: number): GPUBuffer {
     const size = sizeClass(bytes);
-    const reused = this.free.get(size)?.pop();
+    const reused = this.free.get(size)?.pop() ?? this.larger(size)?.pop();
     if (reused) return reused.buffer;
     this.allocatedBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
@@ -114,6 +115,16 @@ export class BufferPool {
       if (!list.length) this.free.delete(size);
     }
     return destroyed;
+  }
+
+  /**
+   * Where a class has no free buffer, the smallest class above it, up to SPARE_CLASS x its
+   * size, that has one: a little slack per buffer instead of a new buffer while others idle.
+   */
+  private larger(size: number): FreeList | undefined {
+    let best: number | undefined;
+    for (const [s, list] of this.free) if (s > size && s <= SPARE_CLASS * size && list.length && (best === undefined || s < best)) best = s;
+    return best === undefined ? undefined : this.free.get(best);
   }
 
   private add(buffer: GPUBuffer): void {

@@ -22,7 +22,7 @@ const MAX_IN_FLIGHT = 2; // submits the host may run ahead of the GPU at pace()
 
 let state: Runtime | null = null;
 
-/** Bytes held by live tensors, the most held and the largest buffer made live since the last resetPeaks(). */
+/** Bytes of live tensors (their own size, not their pooled buffers'), the most at once and the largest tensor made since the last resetPeaks(). */
 export const memory = { live: 0, peakLive: 0, largest: 0 };
 
 /** A compiled kernel and the bind groups made for it, by the buffers they bind. */
@@ -72,6 +72,7 @@ class Runtime {
   readonly slot: number;
   readonly ring: GPUBuffer;
   readonly ringCpu: ArrayBuffer;
+  private readonly ringWords: Uint32Array;
   slotsUsed = 0;
   encoder: GPUCommandEncoder | null = null;
   pass: GPUComputePassEncoder | null = null;
@@ -100,6 +101,7 @@ class Runtime {
     this.slot = Math.max(PARAM_BYTES, g.limits.minUniformBufferOffsetAlignment);
     this.ring = this.device.createBuffer({ size: this.slot * RING_SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.ringCpu = new ArrayBuffer(this.slot * RING_SLOTS);
+    this.ringWords = new Uint32Array(this.ringCpu);
     this.maxBinding = g.limits.maxStorageBufferBindingSize;
   }
 
@@ -170,7 +172,7 @@ class Runtime {
     if (params) {
       if (params.length * 4 > PARAM_BYTES) throw new Error(`kernel params too large: ${params.length} words`);
       const off = this.slotsUsed * this.slot;
-      new Uint32Array(this.ringCpu, off, params.length).set(params);
+      this.ringWords.set(params, off / 4);
       this.dynamicOffset[0] = off;
       pass.setBindGroup(0, group, this.dynamicOffset);
       this.slotsUsed++;

@@ -15,13 +15,13 @@ class Storage {
     readonly buffer: GPUBuffer,
     readonly bytes: number,
   ) {
-    memory.live += buffer.size;
+    memory.live += bytes;
     if (memory.live > memory.peakLive) memory.peakLive = memory.live;
-    if (buffer.size > memory.largest) memory.largest = buffer.size;
+    if (bytes > memory.largest) memory.largest = bytes;
   }
   release(): void {
     if (--this.refs === 0) {
-      memory.live -= this.buffer.size;
+      memory.live -= this.bytes;
       runtime().release(this.buffer);
     }
   }
