@@ -2,7 +2,7 @@
 // exporting `run(args)`, which returns its rows; the terminal gets a table, --json the full
 // record, --json-out FILE the record on one line in FILE (bench/gpu/run.sh collects them).
 import { writeFileSync } from 'node:fs';
-import { destroyDevice, gpu, initDevice } from '../src/engine/device.js';
+import { destroyDevice, gpu, initDevice } from '../src/engine/node_gpu.js';
 import { parseArgs, table, type Row } from './util.js';
 
 const PARTS = ['matmul', 'conv2d', 'pool', 'softmax', 'lstm', 'attention', 'adam', 'train', 'host'] as const;

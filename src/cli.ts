@@ -2,7 +2,7 @@
 // Command-line entry: `node dist/cli.js <command> --help`.
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/device.js';
+import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/node_gpu.js';
 import { StopTraining, train, type TrainOptions } from './commands/train.js';
 import { evalCommand, modelsCommand, predictCommand, prepareCommand } from './commands/use.js';
 import { reportCommand } from './commands/report_cmd.js';

@@ -2,7 +2,7 @@
 // in one process). Without an adapter the suites skip, except under CI, where a
 // missing adapter fails them: a green CI means the GPU suites ran.
 import { beforeAll, expect } from 'vitest';
-import { initDevice } from '../src/engine/device.js';
+import { initDevice } from '../src/engine/node_gpu.js';
 import { Tensor, tidy } from '../src/engine/tensor.js';
 import { backward } from '../src/autograd/tape.js';
 import { type Arr, numericGrad, rand } from './ref/cpu.js';

@@ -5,7 +5,7 @@
 import { Tensor } from '../engine/tensor.js';
 import { full } from '../engine/shaders/elementwise.js';
 import { dropoutKernel } from '../engine/shaders/dropout.js';
-import { mixSeed } from '../data/rng.js';
+import { mixSeed } from '../engine/rng.js';
 import { record } from './tape.js';
 
 export interface RngState {

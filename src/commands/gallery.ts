@@ -9,7 +9,7 @@ import { noGrad } from '../autograd/tape.js';
 import { softmax, type MetricsReport } from '../autograd/loss.js';
 import type { Dataset } from '../data/datasets.js';
 import { DataLoader } from '../data/loader.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../engine/rng.js';
 import { writeFileAtomic, writeAll } from '../io/atomic.js';
 import type { Module } from '../nn/module.js';
 import { escapeXml as esc, heatMap } from '../report/charts.js';

@@ -16,7 +16,7 @@ import { manualSeed as seedDropout } from '../autograd/dropout.js';
 import { DataLoader } from '../data/loader.js';
 import { resolveData } from '../data/source.js';
 import type { Dataset } from '../data/datasets.js';
-import { saveCheckpoint, type CheckpointMeta } from '../io/checkpoint.js';
+import { saveCheckpoint, type CheckpointMeta } from '../io/checkpoint_file.js';
 import type { TensorInput } from '../io/safetensors.js';
 import { manualSeed as seedInit } from '../nn/init.js';
 import type { Module } from '../nn/module.js';

@@ -9,21 +9,15 @@ import { DataLoader } from '../data/loader.js';
 import { resolveData } from '../data/source.js';
 import { prepareFlat } from '../data/folder.js';
 import { transformImage } from '../data/transforms.js';
-import { Rng } from '../data/rng.js';
-import { readNpy } from '../io/npy.js';
+import { Rng } from '../engine/rng.js';
+import { readNpy } from '../io/npy_file.js';
 import { toFloat32 } from '../io/safetensors.js';
 import { MODELS, freezeBackbone, type ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
 import { evaluate } from './train.js';
-import { openWeights, type LoadedWeights } from './weights.js';
+import { buildFrom, openWeights, type LoadedWeights } from './weights.js';
 import { log } from './progress.js';
 import { worstPredictions, writeGallery } from './gallery.js';
-
-function buildFrom(w: LoadedWeights): Module {
-  const model = w.spec.create(w.config);
-  model.loadStateDict(w.source, { source: w.path });
-  return model.eval();
-}
 
 export interface EvalOptions {
   weights: string;
@@ -116,8 +110,9 @@ async function loadInput(path: string, c: ImageConfig, w: LoadedWeights): Promis
     }
     return { x: toFloat32(t), n, names: Array.from({ length: n }, (_, i) => `${path}[${i}]`) };
   }
-  // NOTE: Resize((S, S)) without a crop, as the seed's inference function.
-  const x = await transformImage(path, { size: c.imageSize, channels: c.channels as 1 | 3, train: false, augment: false, mean: w.mean, std: w.std, fit: 'fill' }, new Rng(0));
+  // NOTE: Resize((S, S)) without a crop, as the seed's inference function, with Pillow's exact
+  // bilinear resize (as the seed's PIL, and as the web page, which shares pixels.ts).
+  const x = await transformImage(path, { size: c.imageSize, channels: c.channels as 1 | 3, train: false, augment: false, mean: w.mean, std: w.std, fit: 'fill', resampler: 'pillow' }, new Rng(0));
   return { x, n: 1, names: [path] };
 }
 

@@ -4,57 +4,22 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { openCheckpoint, stateSource } from '../io/checkpoint.js';
-import type { SafetensorsFile } from '../io/safetensors.js';
+import { openCheckpoint } from '../io/checkpoint_file.js';
 import type { Module, StateSource } from '../nn/module.js';
-import { modelSpec, type ImageConfig, type ModelSpec } from '../models/index.js';
+import { modelSpec, type ImageConfig } from '../models/index.js';
+import { describeWeights, weightsSource, type LoadedWeights } from '../models/load.js';
 
-export interface LoadedWeights {
-  spec: ModelSpec;
-  config: ImageConfig;
-  classes: string[];
-  mean: number[];
-  std: number[];
-  source: StateSource;
-  /** Where the weights came from, for messages. */
-  path: string;
-  ours: boolean;
-  training?: Record<string, unknown>;
-  file: SafetensorsFile;
-}
-
-/** Prefix of optimiser state stored beside the weights in `.last` checkpoints. */
-export const OPTIM_PREFIX = 'optimizer.';
-
-function weightsSource(file: SafetensorsFile): StateSource {
-  const all = stateSource(file);
-  const keys = [...all.keys()].filter((k) => !k.startsWith(OPTIM_PREFIX));
-  return { keys: () => keys, shape: all.shape, read: all.read };
-}
+export { OPTIM_PREFIX, buildFrom, type LoadedWeights } from '../models/load.js';
 
 /** Opens weights of any supported kind; `model` is needed for foreign files without metadata. */
 export function openWeights(path: string, model?: string, overrides: Partial<ImageConfig> = {}): LoadedWeights {
   if (!existsSync(path)) throw new Error(`weights not found: ${path}`);
   if (statSync(path).isDirectory()) return openHfDir(path, model);
-  const { file, meta } = openCheckpoint(path);
-  const source = weightsSource(file);
-  if (meta) {
-    if (model && model !== meta.model) throw new Error(`${path}: a ${meta.model} checkpoint, not ${model}`);
-    const spec = modelSpec(meta.model);
-    return { spec, config: meta.config as unknown as ImageConfig, classes: meta.classes, mean: meta.mean, std: meta.std, source, path, ours: true, training: meta.training, file };
-  }
-  if (!model) throw new Error(`${path}: no model metadata (foreign weights): say which model with --model`);
-  const spec = modelSpec(model);
-  const shapes = new Map([...source.keys()].map((k) => [k, source.shape(k)]));
-  let config: ImageConfig;
   try {
-    config = spec.inferConfig ? spec.inferConfig(shapes, { ...spec.defaults, ...overrides }) : { ...spec.defaults, ...overrides };
+    return describeWeights(openCheckpoint(path).file, model, overrides);
   } catch (e) {
-    throw new Error(`${path}: not ${model} weights: ${(e as Error).message}`);
+    throw new Error((e as Error).message.replace(/say which model it is$/, 'say which model with --model'));
   }
-  config = { ...config, ...overrides };
-  const classes = Array.from({ length: config.numClasses }, (_, i) => String(i));
-  return { spec, config, classes, mean: spec.mean(config), std: spec.std(config), source, path, ours: false, file };
 }
 
 interface HfConfig {

@@ -1,7 +1,7 @@
 // What the loader batches: indexable items of shape (channels, height, width) with integer labels.
 import type { FolderData } from './folder.js';
 import type { ImageArraySet } from './idx.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../engine/rng.js';
 import { IMAGENET_MEAN, IMAGENET_STD, transformImage, transformPixels } from './transforms.js';
 import type { TransformSpec } from './transforms.js';
 

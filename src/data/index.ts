@@ -3,5 +3,4 @@ export * from './folder.js';
 export * from './idx.js';
 export * from './loader.js';
 export * from './resample.js';
-export * from './rng.js';
 export * from './transforms.js';

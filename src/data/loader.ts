@@ -2,7 +2,7 @@
 // consumer works on the current one (sharp runs on libuv threads), at most `concurrency` at a time.
 import { availableParallelism } from 'node:os';
 import type { Dataset } from './datasets.js';
-import { Rng, mixSeed } from './rng.js';
+import { Rng, mixSeed } from '../engine/rng.js';
 
 export interface Batch {
   x: Float32Array; // (n, C, H, W)

@@ -4,7 +4,7 @@
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
-import { openSafetensors, toFloat32, toInt32 } from '../io/safetensors.js';
+import { openSafetensors, toFloat32, toInt32 } from '../io/safetensors_file.js';
 import { ImageArrayDataset, ImageFolderDataset, TensorDataset, type Dataset } from './datasets.js';
 import { checkSameClasses, loadSplit, type FolderData } from './folder.js';
 import { FASHION_MNIST_DIR, loadFashionMnist } from './idx.js';

@@ -1,16 +1,15 @@
-// One WebGPU adapter + device per process, opened on first use.
-//
-// Choice of adapter: WEBGPU_BACKEND (vulkan, metal, d3d12, ...) and WEBGPU_ADAPTER
-// (a substring of the adapter's name, e.g. "llvmpipe"), or the same as `initDevice`
-// options (the CLI's --backend / --adapter). DAWN_TOGGLES adds Dawn toggles.
-// WEBGPU_KERNELS=cpu|gpu (option `kernels`) forces a kernel set (src/engine/kernels.ts).
+// One WebGPU adapter + device per process (or page), opened on first use from a `GPU`
+// object: `navigator.gpu` in a page (the default), Dawn's in Node (engine/node_gpu.ts
+// opens it, with its flags and environment variables). Option `kernels` forces a kernel
+// set (src/engine/kernels.ts; Node: WEBGPU_KERNELS=cpu|gpu).
 
-import { create, globals } from 'webgpu';
 import { setKernelSet, type KernelSet } from './kernels.js';
 
 export interface DeviceOptions {
+  /** Where adapters come from; default `navigator.gpu`. */
+  gpu?: GPU;
+  /** The backend's name as reported in `Gpu.info.backend` (Node: vulkan, metal, ...). */
   backend?: string;
-  adapter?: string;
   powerPreference?: GPUPowerPreference;
   kernels?: KernelSet;
 }
@@ -27,21 +26,14 @@ export interface Gpu {
 }
 
 export class NoAdapterError extends Error {
-  constructor(detail: string) {
-    super(
-      `no WebGPU adapter found (${detail}). Install a Vulkan driver: on Debian bookworm, as root, ` +
-        'add bookworm-backports and `apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` ' +
-        '(or run `npm run setup`, which does this); elsewhere install your GPU\'s Vulkan/Metal/D3D12 driver ' +
-        'or Mesa >= 23 (lavapipe).',
-    );
+  constructor(readonly detail: string, hint = 'Use a browser with WebGPU enabled (Chrome or Edge 113+, Firefox 141+, Safari 26+).') {
+    super(`no WebGPU adapter found (${detail}). ${hint}`);
     this.name = 'NoAdapterError';
   }
 }
 
-const DEFAULT_BACKEND: Record<string, string> = { linux: 'vulkan', darwin: 'metal', win32: 'd3d12' };
 const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups' as GPUFeatureName];
 
-let gpuFactory: GPU | null = null;
 let current: Gpu | null = null;
 let opening: Promise<Gpu> | null = null;
 
@@ -63,30 +55,16 @@ export function hasDevice(): boolean {
 }
 
 async function open(opts: DeviceOptions): Promise<Gpu> {
-  process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  const kernels = opts.kernels ?? process.env.WEBGPU_KERNELS;
-  if (kernels) setKernelSet(kernels as KernelSet);
-  Object.assign(globalThis, globals);
-  const flags: string[] = [];
-  const backend = opts.backend ?? process.env.WEBGPU_BACKEND;
-  const adapterName = opts.adapter ?? process.env.WEBGPU_ADAPTER;
-  if (backend) flags.push(`backend=${backend}`);
-  if (adapterName) flags.push(`adapter=${adapterName}`);
-  if (process.env.DAWN_TOGGLES) flags.push(`enable-dawn-features=${process.env.DAWN_TOGGLES}`);
-  // Dawn rounds timestamps to ~0.1 ms unless told not to (a browser's privacy measure).
-  flags.push('disable-dawn-features=timestamp_quantization');
-  gpuFactory = create(flags);
+  if (opts.kernels) setKernelSet(opts.kernels);
+  const factory = opts.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (!factory) throw new NoAdapterError('this environment has no navigator.gpu: WebGPU is missing or disabled');
   let adapter: GPUAdapter | null = null;
   try {
-    adapter = await gpuFactory.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+    adapter = await factory.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   } catch (e) {
-    gpuFactory = null;
     throw new NoAdapterError((e as Error).message.split('\n')[0]);
   }
-  if (!adapter) {
-    gpuFactory = null;
-    throw new NoAdapterError(backend || adapterName ? `backend=${backend ?? 'any'} adapter=${adapterName ?? 'any'}` : 'none available');
-  }
+  if (!adapter) throw new NoAdapterError('none available');
   const features = WANTED_FEATURES.filter((f) => adapter!.features.has(f));
   const requiredLimits: Record<string, number> = {};
   // Ask for everything the adapter offers: the defaults are too small for big layers.
@@ -112,7 +90,7 @@ async function open(opts: DeviceOptions): Promise<Gpu> {
       architecture: ai.architecture,
       device: ai.device,
       description: ai.description,
-      backend: backend ?? DEFAULT_BACKEND[process.platform] ?? 'default',
+      backend: opts.backend ?? 'webgpu',
     },
     features: new Set(device.features as unknown as Iterable<string>),
     limits: device.limits,
@@ -145,8 +123,8 @@ export function destroyDevice(): void {
     current = null;
     d.destroy();
   }
-  // NOTE: the GPU object (the Dawn instance) stays referenced: freeing it while the
-  // device-lost event is pending crashes dawn.node in ProcessEvents.
+  // NOTE: the GPU object (Dawn's instance) stays referenced by node_gpu.ts: freeing it
+  // while the device-lost event is pending crashes dawn.node in ProcessEvents.
 }
 
 

@@ -1,5 +1,5 @@
 // Exit status 0 when a WebGPU device can be opened (used by scripts/setup.sh).
-import { destroyDevice, initDevice } from './device.js';
+import { destroyDevice, initDevice } from './node_gpu.js';
 
 try {
   const g = await initDevice();

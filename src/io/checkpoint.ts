@@ -1,10 +1,10 @@
 // Checkpoints: a module's state dict as safetensors, with `__metadata__` holding what is
 // needed to rebuild and run the model (name, configuration, classes, normalisation,
-// training summary). Written atomically.
+// training summary). On bytes here; checkpoint_file.ts writes files atomically.
 
 import { Tensor } from '../engine/tensor.js';
 import { HostInt, type Module, type StateSource } from '../nn/module.js';
-import { openSafetensors, writeSafetensors, type SafetensorsFile, type TensorInput } from './safetensors.js';
+import { openSafetensorsBytes, serializeSafetensors, type SafetensorsFile, type TensorInput } from './safetensors.js';
 
 export const FORMAT = 'webgpu-dl/1';
 
@@ -17,15 +17,25 @@ export interface CheckpointMeta {
   training?: Record<string, unknown>;
 }
 
-/** Reads every tensor of the module (and `extra` ones, e.g. optimiser state) and writes one file. */
-export async function saveCheckpoint(path: string, module: Module, meta: CheckpointMeta, extra: Map<string, TensorInput> = new Map()): Promise<void> {
+export interface Checkpoint {
+  file: SafetensorsFile;
+  /** Our metadata, or null for foreign weights (a bare state dict). */
+  meta: CheckpointMeta | null;
+}
+
+/** Reads every tensor of the module back from the GPU (and adds `extra` ones, e.g. optimiser state). */
+export async function checkpointTensors(module: Module, extra: Map<string, TensorInput> = new Map()): Promise<Map<string, TensorInput>> {
   const tensors = new Map<string, TensorInput>();
   for (const [k, v] of module.stateDict()) {
     if (v instanceof HostInt) tensors.set(k, { dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(v.value)) });
     else tensors.set(k, { dtype: v.dtype === 'i32' ? 'I32' : 'F32', shape: v.shape, data: await (v as Tensor).read() });
   }
   for (const [k, v] of extra) tensors.set(k, v);
-  writeSafetensors(path, tensors, {
+  return tensors;
+}
+
+export function checkpointMetadata(meta: CheckpointMeta): Record<string, string> {
+  return {
     format: FORMAT,
     model: meta.model,
     config: JSON.stringify(meta.config),
@@ -33,34 +43,35 @@ export async function saveCheckpoint(path: string, module: Module, meta: Checkpo
     mean: JSON.stringify(meta.mean),
     std: JSON.stringify(meta.std),
     training: JSON.stringify(meta.training ?? {}),
-  });
+  };
 }
 
-export interface Checkpoint {
-  file: SafetensorsFile;
-  /** Our metadata, or null for foreign weights (a bare state dict). */
-  meta: CheckpointMeta | null;
+/** A checkpoint file's bytes (what `saveCheckpoint` writes). */
+export async function serializeCheckpoint(module: Module, meta: CheckpointMeta, extra?: Map<string, TensorInput>): Promise<Uint8Array> {
+  return serializeSafetensors(await checkpointTensors(module, extra), checkpointMetadata(meta));
 }
 
-export function openCheckpoint(path: string): Checkpoint {
-  const file = openSafetensors(path);
-  const m = file.metadata;
-  if (m.format !== FORMAT) return { file, meta: null };
+/** Our metadata from a safetensors header, or null when the file is not one of our checkpoints. */
+export function parseCheckpointMeta(m: Record<string, string>, name: string): CheckpointMeta | null {
+  if (m.format !== FORMAT) return null;
   try {
     return {
-      file,
-      meta: {
-        model: m.model,
-        config: JSON.parse(m.config),
-        classes: JSON.parse(m.classes),
-        mean: JSON.parse(m.mean),
-        std: JSON.parse(m.std),
-        training: JSON.parse(m.training ?? '{}'),
-      },
+      model: m.model,
+      config: JSON.parse(m.config),
+      classes: JSON.parse(m.classes),
+      mean: JSON.parse(m.mean),
+      std: JSON.parse(m.std),
+      training: JSON.parse(m.training ?? '{}'),
     };
   } catch (e) {
-    throw new Error(`${path}: malformed checkpoint metadata: ${(e as Error).message}`);
+    throw new Error(`${name}: malformed checkpoint metadata: ${(e as Error).message}`);
   }
+}
+
+/** A checkpoint (or foreign safetensors weights) from bytes in memory. */
+export function parseCheckpoint(bytes: Uint8Array, name = '<buffer>'): Checkpoint {
+  const file = openSafetensorsBytes(bytes, name);
+  return { file, meta: parseCheckpointMeta(file.metadata, name) };
 }
 
 /** The tensors of a file whose keys start with `prefix`, seen without it. */

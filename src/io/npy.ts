@@ -1,7 +1,6 @@
 // NumPy .npy: magic "\x93NUMPY", version, header length (u16 in v1, u32 in v2/v3), a Python dict
 // literal {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } padded to 64 bytes, then data.
-import { readFileSync } from 'node:fs';
-import { writeAll, writeFileAtomic } from './atomic.js';
+// This module works on bytes (Node and the browser); npy_file.ts reads and writes files.
 import { DTYPES, allocArray, bytesOf, numel } from './dtype.js';
 import type { Dtype, TensorData } from './dtype.js';
 
@@ -18,18 +17,8 @@ const DESCR_OF: Partial<Record<Dtype, string>> = {
   U64: '<u8', U32: '<u4', U16: '<u2', U8: '|u1', BOOL: '|b1',
 };
 
-function fail(file: string, msg: string): never {
+export function fail(file: string, msg: string): never {
   throw new Error(`${file}: ${msg}`);
-}
-
-export function readNpy(path: string): TensorData {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (err) {
-    fail(path, `cannot read: ${(err as Error).message}`);
-  }
-  return parseNpy(buf, path);
 }
 
 export function parseNpy(buf: Uint8Array, name = '<buffer>'): TensorData {
@@ -68,32 +57,27 @@ function parseHeader(text: string, file: string): { dtype: Dtype; shape: number[
 }
 
 /** A version 1.0 .npy header, padded so the data starts 64-byte aligned, as numpy writes it. */
-function npyHeader(t: TensorData, name: string): Buffer {
+export function npyHeader(t: TensorData, name: string): Uint8Array {
   const descr = DESCR_OF[t.dtype];
   if (!descr) fail(name, `dtype ${t.dtype} has no .npy equivalent`);
   if (t.data.length !== numel(t.shape)) fail(name, `${t.data.length} elements do not fill shape (${t.shape.join(', ')})`);
   const shape = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(', ')})`;
   const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   const hlen = Math.ceil((10 + dict.length + 1) / 64) * 64 - 10;
-  const header = Buffer.alloc(10 + hlen, 0x20);
+  const header = new Uint8Array(10 + hlen).fill(0x20);
   header.set(MAGIC, 0);
   header[6] = 1;
   header[7] = 0;
-  header.writeUInt16LE(hlen, 8);
-  header.write(dict, 10, 'latin1');
+  new DataView(header.buffer).setUint16(8, hlen, true);
+  for (let i = 0; i < dict.length; i++) header[10 + i] = dict.charCodeAt(i); // ASCII
   header[header.length - 1] = 0x0a;
   return header;
 }
 
-export function serializeNpy(t: TensorData): Buffer {
-  return Buffer.concat([npyHeader(t, '<buffer>'), bytesOf(t.data)]);
-}
-
-/** Writes atomically (temp file, fsync, rename). */
-export function writeNpy(path: string, t: TensorData): void {
-  const header = npyHeader(t, path);
-  writeFileAtomic(path, (fd) => {
-    writeAll(fd, header);
-    writeAll(fd, bytesOf(t.data));
-  });
+export function serializeNpy(t: TensorData): Uint8Array {
+  const header = npyHeader(t, '<buffer>');
+  const out = new Uint8Array(header.length + t.data.byteLength);
+  out.set(header);
+  out.set(bytesOf(t.data), header.length);
+  return out;
 }

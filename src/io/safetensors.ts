@@ -1,8 +1,7 @@
 // safetensors: an 8-byte little-endian u64 header length N, N bytes of JSON header, then the data.
 // Header: { name: { dtype, shape, data_offsets: [begin, end] }, ..., "__metadata__": { str: str } },
 // offsets relative to the data section, which the tensors must tile exactly.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { writeAll, writeFileAtomic } from './atomic.js';
+// This module works on bytes (Node and the browser); safetensors_file.ts reads and writes files.
 import { DTYPES, allocArray, bytesOf, isDtype, numel } from './dtype.js';
 import type { Dtype, TensorData, TypedArray } from './dtype.js';
 import { f32ArrayToBf16, f32ArrayToF16 } from './half.js';
@@ -26,8 +25,9 @@ export interface Safetensors {
   tensors: Map<string, TensorData>;
 }
 
-/** A validated header; tensors are read from disk one at a time, on demand. */
+/** A validated header; tensors are read (from disk, or from bytes in memory) one at a time, on demand. */
 export interface SafetensorsFile {
+  /** The file's path, or a name for bytes in memory. */
   path: string;
   metadata: Record<string, string>;
   keys(): string[];
@@ -44,7 +44,7 @@ export interface TensorInput {
 
 export type TensorsInput = Record<string, TensorInput> | Map<string, TensorInput>;
 
-function fail(file: string, msg: string): never {
+export function fail(file: string, msg: string): never {
   throw new Error(`${file}: ${msg}`);
 }
 
@@ -54,24 +54,20 @@ const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as num
 
 // ---- reading ----
 
-export function readSafetensors(path: string): Safetensors {
-  const file = openSafetensors(path);
-  const tensors = new Map(file.keys().map((k) => [k, file.read(k)]));
-  return { metadata: file.metadata, tensors };
+export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): Safetensors {
+  const file = openSafetensorsBytes(buf, name);
+  return { metadata: file.metadata, tensors: new Map(file.keys().map((k) => [k, file.read(k)])) };
 }
 
-/** Reads and checks only the header; `read(name)` then reads that tensor's bytes into a fresh array. */
-export function openSafetensors(path: string): SafetensorsFile {
-  const { n, size, header } = withFd(path, (fd) => {
-    const size = fstatSync(fd).size;
-    const prefix = new Uint8Array(8);
-    if (size >= 8) readAt(fd, prefix, 0, path);
-    const n = headerLength(prefix, size, path);
-    const header = new Uint8Array(n);
-    readAt(fd, header, 8, path);
-    return { n, size, header };
-  });
-  const { metadata, infos } = parseHeader(header, size - 8 - n, path);
+/** The header of bytes in memory, checked; `read(name)` copies one tensor out. */
+export function openSafetensorsBytes(buf: Uint8Array, name = '<buffer>'): SafetensorsFile {
+  const n = headerLength(buf, buf.length, name);
+  const { metadata, infos } = parseHeader(buf.subarray(8, 8 + n), buf.length - 8 - n, name);
+  return lazyFile(name, metadata, infos, (t, into) => into.set(buf.subarray(8 + n + t.begin, 8 + n + t.end)));
+}
+
+/** A SafetensorsFile over a checked header; `fill` copies a tensor's bytes into a fresh, aligned array. */
+export function lazyFile(path: string, metadata: Record<string, string>, infos: Map<string, TensorInfo>, fill: (t: TensorInfo, into: Uint8Array) => void): SafetensorsFile {
   const info = (name: string): TensorInfo => {
     const t = infos.get(name);
     if (!t) fail(path, `no tensor named ${q(name)}`);
@@ -79,48 +75,15 @@ export function openSafetensors(path: string): SafetensorsFile {
   };
   const read = (name: string): TensorData => {
     const t = info(name);
+    // A fresh array: the source offset need not be aligned for the element type.
     const data = allocArray(t.dtype, numel(t.shape));
-    withFd(path, (fd) => readAt(fd, bytesOf(data), 8 + n + t.begin, path));
+    fill(t, bytesOf(data));
     return { dtype: t.dtype, shape: t.shape, data };
   };
   return { path, metadata, keys: () => [...infos.keys()], info, read };
 }
 
-export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): Safetensors {
-  const n = headerLength(buf, buf.length, name);
-  const { metadata, infos } = parseHeader(buf.subarray(8, 8 + n), buf.length - 8 - n, name);
-  const tensors = new Map<string, TensorData>();
-  for (const [key, t] of infos) {
-    // Copy into a fresh array: the source offset need not be aligned for the element type.
-    const data = allocArray(t.dtype, numel(t.shape));
-    bytesOf(data).set(buf.subarray(8 + n + t.begin, 8 + n + t.end));
-    tensors.set(key, { dtype: t.dtype, shape: t.shape, data });
-  }
-  return { metadata, tensors };
-}
-
-function withFd<T>(path: string, fn: (fd: number) => T): T {
-  let fd = -1;
-  try {
-    fd = openSync(path, 'r');
-    return fn(fd);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === undefined) throw err; // already one of ours
-    return fail(path, `cannot read: ${(err as Error).message}`);
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
-}
-
-function readAt(fd: number, into: Uint8Array, pos: number, path: string): void {
-  for (let off = 0; off < into.length; ) {
-    const got = readSync(fd, into, off, into.length - off, pos + off);
-    if (got === 0) fail(path, `file truncated: bytes [${pos}, ${pos + into.length}) are past its end`);
-    off += got;
-  }
-}
-
-function headerLength(prefix: Uint8Array, size: number, file: string): number {
+export function headerLength(prefix: Uint8Array, size: number, file: string): number {
   if (size < 8) fail(file, `file is ${size} bytes, too short for the 8-byte header length`);
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER)) fail(file, `header length ${n} exceeds the 100 MB limit`);
@@ -128,7 +91,7 @@ function headerLength(prefix: Uint8Array, size: number, file: string): number {
   return Number(n);
 }
 
-function parseHeader(bytes: Uint8Array, dataSize: number, file: string) {
+export function parseHeader(bytes: Uint8Array, dataSize: number, file: string) {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
@@ -188,7 +151,7 @@ function checkTiling(infos: Map<string, TensorInfo>, dataSize: number, file: str
 
 // ---- writing ----
 
-interface Planned {
+export interface Planned {
   header: Uint8Array;
   order: Array<[string, TensorInput]>;
   size: number; // header prefix + header + data
@@ -199,7 +162,7 @@ interface Planned {
  * largest element size first, then by name, so each starts aligned to its element size
  * (the data section starts 8-aligned since the header is space-padded to a multiple of 8).
  */
-function plan(tensors: TensorsInput, metadata: Record<string, string> | undefined, file: string): Planned {
+export function plan(tensors: TensorsInput, metadata: Record<string, string> | undefined, file: string): Planned {
   const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   for (const [key, t] of entries) checkInput(key, t, file);
   const order = entries.sort(([ka, a], [kb, b]) => DTYPES[b.dtype].size - DTYPES[a.dtype].size || (ka < kb ? -1 : ka > kb ? 1 : 0));
@@ -211,10 +174,10 @@ function plan(tensors: TensorsInput, metadata: Record<string, string> | undefine
     parts.push(`${q(key)}:${q({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, end] })}`);
     offset = end;
   }
-  const json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
-  const header = Buffer.alloc(8 + Math.ceil(json.length / 8) * 8, 0x20);
-  header.writeBigUInt64LE(BigInt(header.length - 8), 0);
-  json.copy(header, 8);
+  const json = new TextEncoder().encode(`{${parts.join(',')}}`);
+  const header = new Uint8Array(8 + Math.ceil(json.length / 8) * 8).fill(0x20);
+  new DataView(header.buffer).setBigUint64(0, BigInt(header.length - 8), true);
+  header.set(json, 8);
   return { header, order, size: header.length + offset };
 }
 
@@ -233,15 +196,15 @@ function checkInput(key: string, t: TensorInput, file: string): void {
   }
 }
 
-function encode(t: TensorInput): Uint8Array {
+export function encode(t: TensorInput): Uint8Array {
   if (t.data instanceof Float32Array && t.dtype === 'F16') return bytesOf(f32ArrayToF16(t.data));
   if (t.data instanceof Float32Array && t.dtype === 'BF16') return bytesOf(f32ArrayToBf16(t.data));
   return bytesOf(t.data);
 }
 
-export function serializeSafetensors(tensors: TensorsInput, metadata?: Record<string, string>): Buffer {
+export function serializeSafetensors(tensors: TensorsInput, metadata?: Record<string, string>): Uint8Array {
   const { header, order, size } = plan(tensors, metadata, '<buffer>');
-  const out = Buffer.alloc(size);
+  const out = new Uint8Array(size);
   out.set(header, 0);
   let pos = header.length;
   for (const [, t] of order) {
@@ -250,13 +213,4 @@ export function serializeSafetensors(tensors: TensorsInput, metadata?: Record<st
     pos += bytes.length;
   }
   return out;
-}
-
-/** Writes atomically (temp file, fsync, rename), one tensor at a time. */
-export function writeSafetensors(path: string, tensors: TensorsInput, metadata?: Record<string, string>): void {
-  const { header, order } = plan(tensors, metadata, path);
-  writeFileAtomic(path, (fd) => {
-    writeAll(fd, header);
-    for (const [, t] of order) writeAll(fd, encode(t));
-  });
 }

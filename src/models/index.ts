@@ -144,3 +144,18 @@ export function modelSpec(name: string): ModelSpec {
   if (!spec) throw new Error(`unknown model "${name}" (choose one of: ${Object.keys(MODELS).join(', ')})`);
   return spec;
 }
+
+/** A fresh model by name, with the seed's defaults overridden by `config` (e.g. `{ imageSize: 28, channels: 1, numClasses: 10 }`). */
+export function createModel(name: ModelName | string, config: Partial<ImageConfig> & Record<string, unknown> = {}): Module {
+  const spec = modelSpec(name);
+  return spec.create({ ...spec.defaults, ...config } as ImageConfig);
+}
+
+export { DNN, type DnnConfig } from './dnn.js';
+export { LeNet } from './lenet.js';
+export { VGG16, type Vgg16Config } from './vgg16.js';
+export { ResNet18, type ResNet18Config } from './resnet18.js';
+export { BiRNN, type BiRnnConfig } from './birnn.js';
+export { ViT, type VitConfig } from './vit.js';
+export { IMAGENET_MEAN, IMAGENET_STD } from './common.js';
+export { describeWeights, buildFrom, loadModel, weightsSource, OPTIM_PREFIX, type LoadedWeights } from './load.js';

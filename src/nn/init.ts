@@ -1,6 +1,6 @@
 // PyTorch's default initialisations, drawn from a seeded generator on the host.
 
-import { Rng } from '../data/rng.js';
+import { Rng } from '../engine/rng.js';
 import { Tensor, numel } from '../engine/tensor.js';
 
 let rng = new Rng(0);

@@ -2,7 +2,7 @@
 // snake_case names, in PyTorch's order, so that state dicts match by key.
 
 import { Tensor } from '../engine/tensor.js';
-import { toFloat32, type TensorData } from '../io/safetensors.js';
+import { toFloat32, type TensorData } from '../io/dtype.js';
 
 /** An integer buffer kept on the host (BatchNorm's num_batches_tracked, an int64 in PyTorch). */
 export class HostInt {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { writeSafetensors } from '../../src/io/safetensors.js';
+import { writeSafetensors } from '../../src/io/safetensors_file.js';
 import { gpuAvailable } from '../gpu.js';
 
 const hasGpu = await gpuAvailable();
@@ -202,7 +202,7 @@ describe.skipIf(!hasGpu)('cli', { timeout: 900_000 }, () => {
 describe.skipIf(!hasGpu)('cli with foreign weights', { timeout: 900_000 }, () => {
   it('fine-tunes from a Hugging Face ViT folder, replacing its head, and predicts with it', async () => {
     const { ViT } = await import('../../src/models/vit.js');
-    const { initDevice } = await import('../../src/engine/device.js');
+    const { initDevice } = await import('../../src/engine/node_gpu.js');
     await initDevice();
     const hf = join(root, 'hf-vit');
     mkdirSync(hf, { recursive: true });

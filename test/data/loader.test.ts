@@ -6,7 +6,7 @@ import { loadFolder } from '../../src/data/folder.js';
 import { FASHION_MNIST_CLASSES } from '../../src/data/idx.js';
 import { DataLoader } from '../../src/data/loader.js';
 import type { Batch } from '../../src/data/loader.js';
-import type { Rng } from '../../src/data/rng.js';
+import type { Rng } from '../../src/engine/rng.js';
 import { corrupt, pixels, tempDir, writeImage } from './fixtures.js';
 
 const tmp = tempDir();

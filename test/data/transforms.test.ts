@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crop, resizeBilinear } from '../../src/data/resample.js';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/engine/rng.js';
 import {
   IMAGENET_MEAN, IMAGENET_STD, centerCropBox, evalResizeSize, pyRound, randomResizedCropParams, shorterSideSize,
   toTensor, transformImage, transformPixels,

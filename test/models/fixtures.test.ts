@@ -2,7 +2,7 @@
 // logits, the gradients of the mean cross-entropy in training mode (dropout 0, BatchNorm
 // on batch statistics), and every state entry after three clipped Adam steps.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSafetensors, toFloat32, toInt32, type TensorData } from '../../src/io/safetensors.js';
+import { readSafetensors, toFloat32, toInt32, type TensorData } from '../../src/io/safetensors_file.js';
 import { Tensor, tidy } from '../../src/engine/tensor.js';
 import { backward, noGrad } from '../../src/autograd/tape.js';
 import { crossEntropy } from '../../src/autograd/loss.js';

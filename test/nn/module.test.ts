@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { Tensor } from '../../src/engine/tensor.js';
 import { HostInt } from '../../src/nn/module.js';
 import { LeNet } from '../../src/models/lenet.js';
-import { openCheckpoint, saveCheckpoint, stateSource } from '../../src/io/checkpoint.js';
+import { openCheckpoint, saveCheckpoint, stateSource } from '../../src/io/checkpoint_file.js';
 import { openWeights } from '../../src/commands/weights.js';
-import { writeSafetensors, type TensorData } from '../../src/io/safetensors.js';
+import { writeSafetensors, type TensorData } from '../../src/io/safetensors_file.js';
 import { MODELS } from '../../src/models/index.js';
 import { useGpu } from '../gpu.js';
 

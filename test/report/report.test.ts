@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { writeSafetensors } from '../../src/io/safetensors.js';
+import { writeSafetensors } from '../../src/io/safetensors_file.js';
 import type { RunRecord } from '../../src/commands/record.js';
 import { gpuAvailable } from '../gpu.js';
 import { launchChromium, openFile, tableCells } from '../browser.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng, mixSeed } from '../../src/data/rng.js';
+import { Rng, mixSeed } from '../../src/engine/rng.js';
 
 describe('Rng', () => {
   it('is deterministic for a seed and differs between seeds', () => {

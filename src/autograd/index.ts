@@ -1,0 +1,10 @@
+// Every differentiable op, as the library's `ops` namespace.
+export * from './ops.js';
+export { softmax, logSoftmax, crossEntropy, Metrics, type CrossEntropyOptions, type MetricsReport } from './loss.js';
+export { conv2d, type Conv2dOptions } from './conv.js';
+export { maxPool2d, adaptiveAvgPool2d, type MaxPool2dOpts } from './pool.js';
+export { batchNorm, layerNorm, type BatchNormOpts } from './norm.js';
+export { dropout, type DropoutOptions } from './dropout.js';
+export { lstm, type LstmParams, type LstmOpts } from './lstm.js';
+export { attention, attentionHeads, splitHeads, mergeHeads, type AttentionOpts } from './attention.js';
+export { backward, noGrad, isGradEnabled, setGradEnabled } from './tape.js';
