@@ -8,6 +8,7 @@ import { evalCommand, modelsCommand, predictCommand, prepareCommand } from './co
 import { reportCommand } from './commands/report_cmd.js';
 import { MODELS } from './models/index.js';
 import { kernelSet, type KernelSet } from './engine/kernels.js';
+import { serve } from './commands/serve.js';
 
 // Image decoding runs on libuv's pool (4 threads by default): size it to the machine
 // before anything queues work on it.
@@ -153,6 +154,28 @@ program
   .argument('<dir>', 'the folder')
   .option('--move', 'move instead of copy (as the seed did)', false)
   .action((dir: string, opts: { move: boolean }) => prepareCommand(dir, opts));
+
+program
+  .command('serve')
+  .description('the web page: classify dropped photos, train LeNet in the tab (open the printed address in a browser with WebGPU)')
+  .option('--port <n>', 'port (0: any free one)', int(0), 8080)
+  .option('--host <addr>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
+  .option('--weights <file>', 'a checkpoint (or safetensors state dict) the page loads at start')
+  .option('--data <dir>', 'a folder of IDX files (Fashion-MNIST layout) to train on in the page; default Debian\'s Fashion-MNIST')
+  .action(async (opts: { port: number; host: string; weights?: string; data?: string }) => {
+    const server = await serve(opts);
+    const a = server.address();
+    const port = typeof a === 'object' && a ? a.port : opts.port;
+    console.log(`serving on http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}/ (Ctrl-C to stop)`);
+    await new Promise<void>((done) => {
+      const stop = () => {
+        server.close(() => done());
+        server.closeAllConnections();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  });
 
 async function main(): Promise<void> {
   try {

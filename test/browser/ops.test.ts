@@ -1,0 +1,60 @@
+// The op and gradient checks of test/browser/suite.ts, bundled by Vite and run in Chromium
+// on its WebGPU adapter (SwiftShader here: maxComputeInvocationsPerWorkgroup 256, 10 storage
+// buffers a stage, subgroup size 4, an empty description).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Server } from 'node:http';
+import { build } from 'vite';
+import type { Page } from 'playwright-core';
+import { collectErrors, launchChromium, serveDirs } from './chromium.js';
+import type { CaseResult } from './suite.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const browser = await launchChromium();
+
+describe.skipIf(!browser)('ops in Chromium', () => {
+  let dir = '', server: Server, page: Page, errors: string[] = [];
+  let run: { adapter: Record<string, unknown>; results: CaseResult[] };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'webgpu-dl-suite-'));
+    await build({
+      configFile: false, logLevel: 'warn', root: ROOT,
+      build: { outDir: dir, emptyOutDir: false, minify: false, target: 'es2022', lib: { entry: join(ROOT, 'test/browser/suite.ts'), formats: ['es'], fileName: () => 'suite.js' } },
+    });
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><link rel="icon" href="data:,"><script type="module" src="suite.js"></script>');
+    const s = await serveDirs({ '/fixtures/': join(ROOT, 'test/fixtures/models'), '/': dir });
+    server = s.server;
+    page = await browser!.newPage();
+    errors = collectErrors(page);
+    await page.goto(`${s.url}/`);
+    await page.waitForFunction(() => 'runSuites' in globalThis, null, { timeout: 30_000 });
+    run = await page.evaluate((u) => (globalThis as unknown as { runSuites(u: string): Promise<typeof run> }).runSuites(u), `${s.url}/fixtures`);
+  }, 300_000);
+
+  afterAll(async () => {
+    await page?.close();
+    await browser?.close();
+    server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs on a WebGPU adapter with no page errors', () => {
+    expect(run.adapter.vendor, JSON.stringify(run.adapter)).toBeTypeOf('string');
+    expect(errors).toEqual([]);
+  });
+
+  it('matmul, conv2d, pooling, softmax and cross-entropy match the references, forward and gradients', () => {
+    const ops = run.results.filter((r) => !r.name.startsWith('lenet'));
+    expect(ops.length).toBeGreaterThan(20);
+    expect(ops.filter((r) => !r.ok).map((r) => `${r.name}: ${r.error}`)).toEqual([]);
+  });
+
+  it('LeNet matches its PyTorch fixture: logits, gradients, three Adam steps', () => {
+    const r = run.results.find((x) => x.name.startsWith('lenet'))!;
+    expect(r.error ?? '').toBe('');
+    expect(r.ok).toBe(true);
+  });
+});

@@ -1,0 +1,292 @@
+// The page: classify dropped photos with a checkpoint, train LeNet in the tab, show the adapter.
+// Everything runs on WebGPU through the library's browser entry; preprocessing is the
+// CLI's (`predict`: Resize((S,S)) with Pillow's bilinear filter, then the checkpoint's mean/std).
+
+import {
+  initDevice, noGrad, tidy, Tensor, Rng, Metrics, LIMIT_KEYS, models, optim, softmax, serializeCheckpoint,
+  transformPixels, type Gpu, type LoadedWeights, type Module,
+} from '../src/browser.js';
+import { barChart, heatMap, lineChart, type Series } from '../src/report/charts.js';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const fmtMs = (ms: number) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`);
+const fmtTime = (s: number) => (s < 60 ? `${s.toFixed(0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+// ---- tabs ----
+for (const b of document.querySelectorAll<HTMLButtonElement>('nav button')) {
+  b.onclick = () => {
+    for (const o of document.querySelectorAll<HTMLButtonElement>('nav button')) o.classList.toggle('active', o === b);
+    for (const s of document.querySelectorAll<HTMLElement>('.tab')) s.hidden = s.id !== `tab-${b.dataset.tab}`;
+  };
+}
+
+// ---- the adapter ----
+function showAdapter(g: Gpu): void {
+  const name = [g.info.vendor, g.info.architecture, g.info.description || g.info.device].filter(Boolean).join(' ');
+  $('adapter-name').textContent = `${name}${g.isSoftware ? ' (software)' : ''}`;
+  const limits = LIMIT_KEYS.map((k) => `<tr><td>${k}</td><td>${(g.limits as unknown as Record<string, number>)[k]}</td></tr>`).join('');
+  $('adapter-info').innerHTML = `<h2>Adapter</h2>
+    <p>vendor <b>${g.info.vendor || '?'}</b>, architecture <b>${g.info.architecture || '?'}</b>, device <b>${g.info.device || '?'}</b>,
+    description <b>${g.info.description || '(empty)'}</b>${g.subgroupSize ? `, subgroup size ${g.subgroupSize}` : ''}</p>
+    <p>features: <span id="adapter-features">${[...g.features].sort().join(', ') || '(none)'}</span></p>
+    <table class="limits">${limits}</table>`;
+}
+
+// ---- classify ----
+let weights: (LoadedWeights & { module: Module }) | null = null;
+
+for (const name of Object.keys(models.MODELS)) {
+  const o = document.createElement('option');
+  o.value = o.textContent = name;
+  $('model-select').append(o);
+}
+
+function loadWeights(bytes: Uint8Array, name: string): void {
+  const model = $<HTMLSelectElement>('model-select').value || undefined;
+  const w = models.loadModel(bytes, { name, model });
+  weights?.module.dispose();
+  weights = w;
+  const c = w.config;
+  $('weights-status').textContent = `${name}: ${w.spec.name}, ${c.imageSize}x${c.imageSize}x${c.channels}, ${w.classes.length} classes (${w.classes.slice(0, 4).join(', ')}${w.classes.length > 4 ? ', …' : ''})`;
+  $('weights-status').dataset.model = w.spec.name;
+}
+
+/** HWC RGB bytes of an image file at its own size, as decoded by the browser (no colour conversion). */
+async function decode(file: Blob): Promise<{ px: Uint8Array; h: number; w: number }> {
+  const bmp = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const canvas = new OffscreenCanvas(bmp.width, bmp.height);
+  const ctx = canvas.getContext('2d', { colorSpace: 'srgb' })!;
+  ctx.drawImage(bmp, 0, 0);
+  const rgba = ctx.getImageData(0, 0, bmp.width, bmp.height).data;
+  const px = new Uint8Array(bmp.width * bmp.height * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) [px[j], px[j + 1], px[j + 2]] = [rgba[i], rgba[i + 1], rgba[i + 2]];
+  bmp.close();
+  return { px, h: bmp.height, w: bmp.width };
+}
+
+async function classify(file: File): Promise<void> {
+  if (!weights) throw new Error('load weights first (serve --weights, or drop a .safetensors file)');
+  const { config: c, mean, std, module, classes } = weights;
+  const t0 = performance.now();
+  const { px, h, w } = await decode(file);
+  const x = transformPixels(px, h, w, 3, { size: c.imageSize, channels: c.channels as 1 | 3, train: false, augment: false, mean, std, fit: 'fill' }, new Rng(0));
+  const probs = tidy(() => noGrad(() => softmax(module.forward(Tensor.from(x, [1, c.channels, c.imageSize, c.imageSize])))));
+  const p = await probs.readF32();
+  probs.dispose();
+  const ms = performance.now() - t0;
+  const order = [...p.keys()].sort((a, b) => p[b] - p[a]).slice(0, 5);
+  const card = document.createElement('div');
+  card.className = 'panel result';
+  card.dataset.file = file.name;
+  card.dataset.probs = JSON.stringify(Array.from(p));
+  const img = document.createElement('img');
+  img.src = URL.createObjectURL(file);
+  const bars = order.map((k) => `<div class="bar"><span>${classes[k]}</span><div><div class="fill" style="width:${(100 * p[k]).toFixed(1)}%"></div></div><span>${(100 * p[k]).toFixed(2)}%</span></div>`).join('');
+  card.innerHTML = `<div class="bars"><h2>${file.name}</h2>${bars}<p class="meta">${fmtMs(ms)} (decode, resize, forward pass, read-back) with ${weights.spec.name} at ${c.imageSize}x${c.imageSize}</p></div>`;
+  card.prepend(img);
+  $('results').prepend(card);
+}
+
+async function takeFiles(files: Iterable<File>): Promise<void> {
+  const list = [...files];
+  try {
+    for (const f of list.filter((f) => f.name.endsWith('.safetensors'))) loadWeights(new Uint8Array(await f.arrayBuffer()), f.name);
+    for (const f of list.filter((f) => !f.name.endsWith('.safetensors'))) await classify(f);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function showError(e: unknown): void {
+  const p = document.createElement('p');
+  p.className = 'error';
+  p.textContent = (e as Error).message ?? String(e);
+  $('results').prepend(p);
+}
+
+const drop = $('drop');
+drop.ondragover = (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+};
+drop.ondragleave = () => drop.classList.remove('over');
+drop.ondrop = (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  void takeFiles(e.dataTransfer?.files ?? []);
+};
+$<HTMLInputElement>('image-input').onchange = (e) => void takeFiles((e.target as HTMLInputElement).files ?? []);
+$<HTMLInputElement>('weights-input').onchange = (e) => void takeFiles((e.target as HTMLInputElement).files ?? []);
+
+// ---- train ----
+interface DataInfo { name: string; classes: string[]; train: { n: number; h: number; w: number }; test: { n: number; h: number; w: number } }
+interface Split { images: Uint8Array; labels: Uint8Array; n: number; h: number; w: number }
+
+let stopRequested = false;
+let trained: { model: Module; meta: Parameters<typeof serializeCheckpoint>[1] } | null = null;
+
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: ${r.status} ${await r.text()}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+async function fetchSplit(info: DataInfo, split: 'train' | 'test', limit: number): Promise<Split> {
+  const n = Math.min(limit, info[split].n);
+  const [images, labels] = await Promise.all([fetchBytes(`api/data/${split}/images?limit=${n}`), fetchBytes(`api/data/${split}/labels?limit=${n}`)]);
+  return { images, labels, n, h: info[split].h, w: info[split].w };
+}
+
+/** Normalised (B,1,H,W) floats and int labels for the given rows, as the CLI's IDX loader makes them. */
+function batchOf(s: Split, rows: ArrayLike<number>, S: number, mean: number[], std: number[]): { x: Float32Array; y: Int32Array } {
+  const plane = s.h * s.w;
+  const x = new Float32Array(rows.length * S * S);
+  const y = new Int32Array(rows.length);
+  const spec = { size: S, channels: 1 as const, train: false, augment: false, mean, std };
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    x.set(transformPixels(s.images.subarray(r * plane, (r + 1) * plane), s.h, s.w, 1, spec, new Rng(0)), i * S * S);
+    y[i] = s.labels[r];
+  }
+  return { x, y };
+}
+
+const curves = { loss: [] as [number, number][], acc: [] as [number, number][], valLoss: [] as [number, number][], valAcc: [] as [number, number][] };
+
+function drawCurves(): void {
+  const series = (name: string, points: [number, number][]): Series => ({ name, x: points.map((p) => p[0]), y: points.map((p) => p[1]) });
+  $('loss-chart').innerHTML = lineChart([series('train', curves.loss), series('test', curves.valLoss)], { title: 'loss', xLabel: 'step' });
+  $('loss-chart').dataset.losses = JSON.stringify(curves.loss.map((p) => p[1]));
+  $('acc-chart').innerHTML = lineChart([series('train', curves.acc), series('test', curves.valAcc)], { title: 'accuracy', xLabel: 'step', yMin: 0, yMax: 1, percent: true });
+}
+
+async function evaluate(model: Module, s: Split, S: number, mean: number[], std: number[], k: number, batch: number) {
+  const metrics = new Metrics(k, { confusion: true });
+  model.eval();
+  for (let i = 0; i < s.n; i += batch) {
+    const rows = Array.from({ length: Math.min(batch, s.n - i) }, (_, j) => i + j);
+    const { x, y } = batchOf(s, rows, S, mean, std);
+    tidy(() => noGrad(() => metrics.update(model.forward(Tensor.from(x, [rows.length, 1, S, S])), Tensor.from(y, [rows.length], 'i32'))));
+  }
+  model.train();
+  const r = await metrics.read();
+  metrics.dispose();
+  return r;
+}
+
+async function train(): Promise<void> {
+  const num = (id: string) => Number($<HTMLInputElement>(id).value);
+  const [trainLimit, testLimit, epochs, batch, lr] = [num('train-limit'), num('test-limit'), num('epochs'), num('batch'), num('lr')];
+  const r = await fetch('api/data');
+  if (!r.ok) throw new Error(`no data set served: ${await r.text()}`);
+  const info = (await r.json()) as DataInfo;
+  $('data-status').textContent = `${info.name}: ${info.train.n} training and ${info.test.n} test images of ${info.train.h}x${info.train.w}, classes ${info.classes.join(', ')}`;
+  const [tr, te] = await Promise.all([fetchSplit(info, 'train', trainLimit), fetchSplit(info, 'test', testLimit)]);
+  const S = info.train.h;
+  const K = info.classes.length;
+  const spec = models.MODELS.lenet;
+  const config = { ...spec.defaults, imageSize: S, channels: 1, numClasses: K };
+  const [mean, std] = [spec.mean(config), spec.std(config)];
+  trained?.model.dispose();
+  trained = null;
+  const model = models.createModel('lenet', config);
+  const opt = new optim.Adam(model.parameters(), { lr });
+  const rng = new Rng(0);
+  const stepsPerEpoch = Math.ceil(tr.n / batch);
+  const total = stepsPerEpoch * epochs;
+  let step = 0;
+  const window = new Metrics(K);
+  Object.assign(curves, { loss: [], acc: [], valLoss: [], valAcc: [] });
+  drawCurves();
+  const t0 = performance.now();
+  const every = 5;
+  try {
+    for (let epoch = 1; epoch <= epochs && !stopRequested; epoch++) {
+      const order = rng.permutation(tr.n);
+      for (let i = 0; i < tr.n && !stopRequested; i += batch) {
+        const rows = order.slice(i, i + batch);
+        const { x, y } = batchOf(tr, rows, S, mean, std);
+        tidy(() => {
+          optim.trainStep(model, Tensor.from(x, [rows.length, 1, S, S]), Tensor.from(y, [rows.length], 'i32'), opt, 1, window);
+        });
+        step++;
+        if (step % every === 0 || step === total) {
+          const m = await window.read();
+          window.reset();
+          curves.loss.push([step, m.loss]);
+          curves.acc.push([step, m.accuracy]);
+          drawCurves();
+          const secs = (performance.now() - t0) / 1000;
+          const rate = (step * batch) / secs;
+          $('progress-bar').style.width = `${((100 * step) / total).toFixed(1)}%`;
+          $('progress-text').textContent = `epoch ${epoch}/${epochs}, step ${step}/${total}: loss ${m.loss.toFixed(4)}, accuracy ${(100 * m.accuracy).toFixed(1)}%, ${rate.toFixed(0)} images/s, ETA ${fmtTime(((total - step) * batch) / rate)}`;
+          $('progress-text').dataset.step = String(step);
+        }
+      }
+      if (te.n > 0) {
+        $('progress-text').textContent += ' (evaluating on the test images)';
+        await tick();
+        const v = await evaluate(model, te, S, mean, std, K, 256);
+        curves.valLoss.push([step, v.loss]);
+        curves.valAcc.push([step, v.accuracy]);
+        drawCurves();
+        $('pr-chart').innerHTML = barChart(info.classes, [{ name: 'precision', values: v.precision! }, { name: 'recall', values: v.recall! }], {
+          title: `epoch ${epoch}: precision and recall per class (test accuracy ${(100 * v.accuracy).toFixed(1)}%)`, yMin: 0, yMax: 1, percent: true,
+        });
+        $('pr-chart').dataset.epoch = String(epoch);
+        $('pr-chart').dataset.precision = JSON.stringify(v.precision);
+        $('pr-chart').dataset.recall = JSON.stringify(v.recall);
+        const cm = Array.from({ length: K }, (_, i) => Array.from(v.confusion!.subarray(i * K, i * K + K)));
+        $('confusion-chart').innerHTML = heatMap(cm, { title: 'confusion matrix', rows: info.classes, cols: info.classes, yLabel: 'true class', xLabel: 'predicted' });
+      }
+    }
+  } finally {
+    window.dispose();
+    opt.dispose?.();
+  }
+  const secs = (performance.now() - t0) / 1000;
+  $('progress-text').textContent = `${stopRequested ? 'stopped' : 'done'} after ${step} steps in ${fmtTime(secs)} (${((step * batch) / secs).toFixed(0)} images/s)`;
+  $('progress-text').dataset.done = String(step);
+  trained = { model, meta: { model: 'lenet', config: { ...config }, classes: info.classes, mean, std, training: { steps: step, data: info.name, source: 'web page' } } };
+}
+
+$('train-start').onclick = async () => {
+  stopRequested = false;
+  $<HTMLButtonElement>('train-start').disabled = true;
+  $<HTMLButtonElement>('train-stop').disabled = false;
+  $<HTMLButtonElement>('download').disabled = true;
+  try {
+    await train();
+  } catch (e) {
+    $('progress-text').textContent = `error: ${(e as Error).message}`;
+  } finally {
+    $<HTMLButtonElement>('train-start').disabled = false;
+    $<HTMLButtonElement>('train-stop').disabled = true;
+    $<HTMLButtonElement>('download').disabled = !trained;
+  }
+};
+$('train-stop').onclick = () => (stopRequested = true);
+$('download').onclick = async () => {
+  if (!trained) return;
+  const bytes = await serializeCheckpoint(trained.model, trained.meta);
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
+  a.download = 'lenet.safetensors';
+  a.click();
+};
+
+// ---- start ----
+try {
+  const g = await initDevice();
+  showAdapter(g);
+  const r = await fetch('api/weights');
+  if (r.ok) loadWeights(new Uint8Array(await r.arrayBuffer()), r.headers.get('X-Weights-Name') ?? 'served weights');
+  document.body.dataset.ready = 'true';
+} catch (e) {
+  $('no-webgpu').hidden = (e as Error).name !== 'NoAdapterError';
+  $('no-webgpu-detail').textContent = (e as Error).message;
+  $('adapter-name').textContent = 'no WebGPU';
+  if ($('no-webgpu').hidden) showError(e);
+  document.body.dataset.ready = 'error';
+}
