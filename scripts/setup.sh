@@ -31,6 +31,12 @@ if [ ! -f dist/cli.js ] || [ -n "$(find src -newer dist/cli.js -name '*.ts' -pri
   npx tsc -p tsconfig.json
 fi
 
+# The web page and the library's browser bundle (dist/web), served by `serve`.
+if [ ! -f dist/web/index.html ] || [ -n "$(find src web -newer dist/web/index.html -type f -print -quit 2>/dev/null)" ]; then
+  log "building dist/web"
+  npx vite build -c web/vite.config.ts >/dev/null && WEB_BUILD=lib npx vite build -c web/vite.config.ts >/dev/null
+fi
+
 # 2. A WebGPU adapter: probe, and install lavapipe when there is none.
 probe() { node dist/engine/probe.js >/dev/null 2>&1; }
 if ! probe; then

@@ -55,14 +55,15 @@ function loadWeights(bytes: Uint8Array, name: string): void {
 /** HWC RGB bytes of an image file at its own size, as decoded by the browser (no colour conversion). */
 async function decode(file: Blob): Promise<{ px: Uint8Array; h: number; w: number }> {
   const bmp = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const canvas = new OffscreenCanvas(bmp.width, bmp.height);
+  const { width: w, height: h } = bmp;
+  const canvas = new OffscreenCanvas(w, h);
   const ctx = canvas.getContext('2d', { colorSpace: 'srgb' })!;
   ctx.drawImage(bmp, 0, 0);
-  const rgba = ctx.getImageData(0, 0, bmp.width, bmp.height).data;
-  const px = new Uint8Array(bmp.width * bmp.height * 3);
-  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) [px[j], px[j + 1], px[j + 2]] = [rgba[i], rgba[i + 1], rgba[i + 2]];
   bmp.close();
-  return { px, h: bmp.height, w: bmp.width };
+  const rgba = ctx.getImageData(0, 0, w, h).data;
+  const px = new Uint8Array(w * h * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) [px[j], px[j + 1], px[j + 2]] = [rgba[i], rgba[i + 1], rgba[i + 2]];
+  return { px, h, w };
 }
 
 async function classify(file: File): Promise<void> {

@@ -133,6 +133,9 @@ export function plan(height: number, width: number, spec: TransformSpec, rng: Rn
 
 /** The same transform on a raw HWC uint8 image (c = 1 or 3), with the Pillow-exact resampler. */
 export function transformPixels(px: Uint8Array, height: number, width: number, c: number, spec: TransformSpec, rng: Rng): Float32Array {
+  if (!(height > 0 && width > 0) || px.length !== height * width * c) {
+    throw new Error(`image of ${px.length} bytes is not ${height}x${width}x${c} (an empty or undecoded image?)`);
+  }
   const p = plan(height, width, spec, rng);
   let [h, w] = [height, width];
   if (p.crop) {
