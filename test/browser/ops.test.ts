@@ -12,6 +12,8 @@ import { collectErrors, launchChromium, serveDirs } from './chromium.js';
 import type { CaseResult } from './suite.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+// LeNet's fixture by default; BROWSER_FIXTURES=all (or a comma list) runs more (all six: about 75 s on SwiftShader here).
+const FIXTURES = process.env.BROWSER_FIXTURES === 'all' ? ['dnn', 'lenet', 'vgg16', 'resnet18', 'birnn', 'vit'] : (process.env.BROWSER_FIXTURES ?? 'lenet').split(',');
 const browser = await launchChromium();
 
 describe.skipIf(!browser)('ops in Chromium', () => {
@@ -31,7 +33,7 @@ describe.skipIf(!browser)('ops in Chromium', () => {
     errors = collectErrors(page);
     await page.goto(`${s.url}/`);
     await page.waitForFunction(() => 'runSuites' in globalThis, null, { timeout: 30_000 });
-    run = await page.evaluate((u) => (globalThis as unknown as { runSuites(u: string): Promise<typeof run> }).runSuites(u), `${s.url}/fixtures`);
+    run = await page.evaluate(([u, f]) => (globalThis as unknown as { runSuites(u: string, f: string[]): Promise<typeof run> }).runSuites(u, f), [`${s.url}/fixtures`, FIXTURES] as const);
   }, 300_000);
 
   afterAll(async () => {
@@ -47,14 +49,15 @@ describe.skipIf(!browser)('ops in Chromium', () => {
   });
 
   it('matmul, conv2d, pooling, softmax and cross-entropy match the references, forward and gradients', () => {
-    const ops = run.results.filter((r) => !r.name.startsWith('lenet'));
+    const ops = run.results.filter((r) => !r.name.includes('fixture'));
     expect(ops.length).toBeGreaterThan(20);
     expect(ops.filter((r) => !r.ok).map((r) => `${r.name}: ${r.error}`)).toEqual([]);
   });
 
-  it('LeNet matches its PyTorch fixture: logits, gradients, three Adam steps', () => {
-    const r = run.results.find((x) => x.name.startsWith('lenet'))!;
-    expect(r.error ?? '').toBe('');
-    expect(r.ok).toBe(true);
+  it.each(FIXTURES)('%s matches its PyTorch fixture: logits, gradients, three Adam steps', (name) => {
+    const r = run.results.find((x) => x.name.startsWith(`${name} against`));
+    expect(r, `no fixture case for ${name}`).toBeDefined();
+    expect(r!.error ?? '').toBe('');
+    expect(r!.ok).toBe(true);
   });
 });

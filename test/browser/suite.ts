@@ -14,6 +14,7 @@ import { conv2dRef } from '../ref/conv.js';
 import { adaptiveAvgPool2dRef, maxPool2dRef } from '../ref/pool.js';
 import { crossEntropyRef, logSoftmaxRef, softmaxRef } from '../ref/softmax.js';
 import { checkModelFixture } from '../models/fixture_check.js';
+import type { ModelName } from '../../src/models/index.js';
 
 export interface CaseResult { name: string; ok: boolean; error?: string; ms: number }
 
@@ -29,7 +30,7 @@ function distinct(shape: number[], seed: number): Arr {
 
 const pair = (v: number | readonly number[]): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
-function cases(fixture: (name: string) => Promise<Uint8Array>): [string, () => Promise<void>][] {
+function cases(fixture: (name: string) => Promise<Uint8Array>, fixtures: readonly ModelName[]): [string, () => Promise<void>][] {
   const out: [string, () => Promise<void>][] = [];
   // matmul: the subgroup kernel (N > 16), tails in M and K, both transposes, batched
   for (const [M, N, K] of [[3, 5, 7], [17, 33, 9], [2, 140, 3], [65, 130, 67]] as const) {
@@ -82,15 +83,16 @@ function cases(fixture: (name: string) => Promise<Uint8Array>): [string, () => P
       }
     }]);
   }
-  out.push(['lenet against its PyTorch fixture (logits, gradients, 3 Adam steps)', async () => checkModelFixture('lenet', await fixture('lenet'))]);
+  for (const name of fixtures) out.push([`${name} against its PyTorch fixture (logits, gradients, 3 Adam steps)`, async () => checkModelFixture(name, await fixture(name))]);
   return out;
 }
 
-async function runSuites(fixtureUrl: string): Promise<{ adapter: Record<string, unknown>; results: CaseResult[] }> {
+/** Every op case, then the PyTorch fixtures of `fixtures` (default LeNet's). */
+async function runSuites(fixtureUrl: string, fixtures: readonly ModelName[] = ['lenet'], only = ''): Promise<{ adapter: Record<string, unknown>; results: CaseResult[] }> {
   const g = await initDevice();
   const fetchFixture = async (name: string) => new Uint8Array(await (await fetch(`${fixtureUrl}/${name}.safetensors`)).arrayBuffer());
   const results: CaseResult[] = [];
-  for (const [name, fn] of cases(fetchFixture)) {
+  for (const [name, fn] of cases(fetchFixture, fixtures).filter(([n]) => n.includes(only))) {
     const t0 = performance.now();
     try {
       await fn();
