@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { createModel } from '../../src/models/index.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { saveCheckpoint } from '../../src/io/checkpoint_file.js';
+import { readSafetensors, writeSafetensors } from '../../src/io/safetensors_file.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from '../../src/data/idx.js';
 import { gpuAvailable } from '../gpu.js';
 import { collectErrors, launchChromium } from './chromium.js';
@@ -155,6 +156,19 @@ describe.skipIf(!browser || !hasData)('the page in Chromium', () => {
     await dropFiles(page, [img()]);
     const probs = await shownProbs(page, 'photo.png', 2);
     expectSame(probs, predict(trained, img()).probs);
+    expect(errors).toEqual([]);
+  });
+
+  it('classifies with foreign weights (a bare state dict) and the architecture chosen in the page, as predict --model does', async () => {
+    const foreign = join(dir, 'foreign.safetensors');
+    const st = readSafetensors(trained);
+    writeSafetensors(foreign, st.tensors); // no metadata: classes 0..9, the model's own normalisation
+    await page.selectOption('#model-select', 'lenet');
+    await dropFiles(page, [foreign]);
+    await page.waitForFunction(() => document.getElementById('weights-status')!.textContent!.startsWith('foreign.safetensors'));
+    await dropFiles(page, [img()]);
+    const probs = await shownProbs(page, 'photo.png', 3);
+    expectSame(probs, JSON.parse(cli(['predict', '--weights', foreign, '--model', 'lenet', '--json', img()]).trim()).probs);
     expect(errors).toEqual([]);
   });
 
