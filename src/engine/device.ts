@@ -94,7 +94,10 @@ async function open(opts: DeviceOptions): Promise<Gpu> {
     },
     features: new Set(device.features as unknown as Iterable<string>),
     limits: device.limits,
-    isSoftware: /software|llvmpipe|lavapipe|swiftshader/i.test(`${ai.architecture} ${ai.device} ${ai.description}`),
+    // A CPU adapter: the fallback adapter (as browsers mark SwiftShader), or named so; browsers
+    // may leave description and device empty, so the architecture counts too.
+    isSoftware: (ai as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+      /software|llvmpipe|lavapipe|swiftshader/i.test(`${ai.architecture} ${ai.device} ${ai.description}`),
     subgroupSize: subgroupSize(device, ai),
   };
   return current;
