@@ -209,7 +209,7 @@ async function train(): Promise<void> {
         const rows = order.slice(i, i + batch);
         const { x, y } = batchOf(tr, rows, S, mean, std);
         tidy(() => {
-          optim.trainStep(model, Tensor.from(x, [rows.length, 1, S, S]), Tensor.from(y, [rows.length], 'i32'), opt, 1, window);
+          optim.trainStep(model, { x, y, shape: [rows.length, 1, S, S] }, opt, 1, window);
         });
         step++;
         if (step % every === 0 || step === total) {
