@@ -121,11 +121,21 @@ $<HTMLInputElement>('image-input').onchange = (e) => void takeFiles((e.target as
 $<HTMLInputElement>('weights-input').onchange = (e) => void takeFiles((e.target as HTMLInputElement).files ?? []);
 
 // ---- train ----
+// Data in memory, normalised as the CLI's loaders make it: (N, C, S, S) floats and labels.
+interface Samples { n: number; x: Float32Array; y: Int32Array }
+interface TrainData { name: string; classes: string[]; C: number; S: number; mean: number[]; std: number[]; train: Samples; test: Samples; testName: string }
 interface DataInfo { name: string; classes: string[]; train: { n: number; h: number; w: number }; test: { n: number; h: number; w: number } }
-interface Split { images: Uint8Array; labels: Uint8Array; n: number; h: number; w: number }
 
 let stopRequested = false;
 let trained: { model: Module; meta: Parameters<typeof serializeCheckpoint>[1] } | null = null;
+/** A dropped or picked folder: [path below the folder, file]. */
+let folder: { name: string; files: [string, File][] } | null = null;
+
+const lenet = models.MODELS.lenet;
+const normFor = (C: number) => {
+  const c = { ...lenet.defaults, channels: C };
+  return { mean: lenet.mean(c), std: lenet.std(c) };
+};
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
   const r = await fetch(url);
@@ -133,42 +143,100 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
   return new Uint8Array(await r.arrayBuffer());
 }
 
-async function fetchSplit(info: DataInfo, split: 'train' | 'test', limit: number): Promise<Split> {
-  const n = Math.min(limit, info[split].n);
-  const [images, labels] = await Promise.all([fetchBytes(`api/data/${split}/images?limit=${n}`), fetchBytes(`api/data/${split}/labels?limit=${n}`)]);
-  return { images, labels, n, h: info[split].h, w: info[split].w };
+/** The served IDX data set (Fashion-MNIST): its first `trainLimit` and `testLimit` images. */
+async function servedData(trainLimit: number, testLimit: number): Promise<TrainData> {
+  const r = await fetch('api/data');
+  if (!r.ok) throw new Error(`no data set served: ${await r.text()}`);
+  const info = (await r.json()) as DataInfo;
+  $('data-status').textContent = `${info.name}: ${info.train.n} training and ${info.test.n} test images of ${info.train.h}x${info.train.w}, classes ${info.classes.join(', ')}`;
+  const S = info.train.h;
+  const { mean, std } = normFor(1);
+  const spec = { size: S, channels: 1 as const, train: false, augment: false, mean, std };
+  const split = async (name: 'train' | 'test', limit: number): Promise<Samples> => {
+    const n = Math.min(limit, info[name].n);
+    const [images, labels] = await Promise.all([fetchBytes(`api/data/${name}/images?limit=${n}`), fetchBytes(`api/data/${name}/labels?limit=${n}`)]);
+    const x = new Float32Array(n * S * S);
+    for (let i = 0; i < n; i++) x.set(transformPixels(images.subarray(i * S * S, (i + 1) * S * S), S, S, 1, spec, new Rng(0)), i * S * S);
+    return { n, x, y: Int32Array.from(labels) };
+  };
+  const [train, test] = await Promise.all([split('train', trainLimit), split('test', testLimit)]);
+  return { name: info.name, classes: info.classes, C: 1, S, mean, std, train, test, testName: 'test images' };
 }
 
-/** Normalised (B,1,H,W) floats and int labels for the given rows, as the CLI's IDX loader makes them. */
-function batchOf(s: Split, rows: ArrayLike<number>, S: number, mean: number[], std: number[]): { x: Float32Array; y: Int32Array } {
-  const plane = s.h * s.w;
-  const x = new Float32Array(rows.length * S * S);
+const IMAGE = /\.(jpe?g|png|webp|gif|bmp)$/i;
+
+/**
+ * A folder as the CLI reads one: class folders (sorted by name, as ImageFolder) directly, or
+ * under train/ and val/. Images are decoded by the browser and resized as the CLI's
+ * validation transform (Resize + CenterCrop, no augmentation). Without val/, every fifth
+ * image of each class is held out for the per-class figures.
+ */
+async function folderData(f: NonNullable<typeof folder>, S: number): Promise<TrainData> {
+  const files = f.files.filter(([p]) => IMAGE.test(p) && !p.split('/').some((part) => part.startsWith('.')));
+  const split = files.some(([p]) => /^(train|val)\//.test(p));
+  const items = files
+    .map(([p, file]) => ({ parts: p.split('/'), file }))
+    .filter(({ parts }) => parts.length === (split ? 3 : 2) && (!split || parts[0] === 'train' || parts[0] === 'val'));
+  const classOf = (parts: string[]) => parts[split ? 1 : 0];
+  const classes = [...new Set(items.map((i) => classOf(i.parts)))].sort();
+  if (classes.length < 2) throw new Error(`${f.name}: needs at least two class folders of images (found ${classes.length})`);
+  const { mean, std } = normFor(3);
+  const spec = { size: S, channels: 3 as const, train: false, augment: false, mean, std };
+  const sets: Record<'train' | 'test', { x: Float32Array[]; y: number[] }> = { train: { x: [], y: [] }, test: { x: [], y: [] } };
+  const seen = new Map<string, number>();
+  items.sort((a, b) => (a.parts.join('/') < b.parts.join('/') ? -1 : 1));
+  for (const [k, { parts, file }] of items.entries()) {
+    const c = classOf(parts);
+    const i = seen.get(c) ?? 0;
+    seen.set(c, i + 1);
+    const into = split ? (parts[0] === 'val' ? sets.test : sets.train) : i % 5 === 4 ? sets.test : sets.train;
+    try {
+      const { px, h, w } = await decode(file);
+      into.x.push(transformPixels(px, h, w, 3, spec, new Rng(0)));
+      into.y.push(classes.indexOf(c));
+    } catch (e) {
+      console.warn(`skipped ${parts.join('/')}: ${(e as Error).message}`);
+    }
+    if (k % 20 === 0) $('data-status').textContent = `${f.name}: decoding ${k + 1}/${items.length}`;
+  }
+  const pack = (s: { x: Float32Array[]; y: number[] }): Samples => {
+    const x = new Float32Array(s.x.length * 3 * S * S);
+    s.x.forEach((v, i) => x.set(v, i * v.length));
+    return { n: s.x.length, x, y: Int32Array.from(s.y) };
+  };
+  const data = { name: f.name, classes, C: 3, S, mean, std, train: pack(sets.train), test: pack(sets.test), testName: split ? 'val/' : 'every fifth image' };
+  $('data-status').textContent = `${f.name}: ${data.train.n} training and ${data.test.n} held-out images (${data.testName}) at ${S}x${S}, classes ${classes.join(', ')}`;
+  return data;
+}
+
+/** Rows of a sample set as one host batch. */
+function batchOf(s: Samples, rows: ArrayLike<number>, per: number): { x: Float32Array; y: Int32Array } {
+  const x = new Float32Array(rows.length * per);
   const y = new Int32Array(rows.length);
-  const spec = { size: S, channels: 1 as const, train: false, augment: false, mean, std };
   for (let i = 0; i < rows.length; i++) {
-    const r = rows[i];
-    x.set(transformPixels(s.images.subarray(r * plane, (r + 1) * plane), s.h, s.w, 1, spec, new Rng(0)), i * S * S);
-    y[i] = s.labels[r];
+    x.set(s.x.subarray(rows[i] * per, (rows[i] + 1) * per), i * per);
+    y[i] = s.y[rows[i]];
   }
   return { x, y };
 }
 
 const curves = { loss: [] as [number, number][], acc: [] as [number, number][], valLoss: [] as [number, number][], valAcc: [] as [number, number][] };
 
-function drawCurves(): void {
+function drawCurves(testName: string): void {
   const series = (name: string, points: [number, number][]): Series => ({ name, x: points.map((p) => p[0]), y: points.map((p) => p[1]) });
-  $('loss-chart').innerHTML = lineChart([series('train', curves.loss), series('test', curves.valLoss)], { title: 'loss', xLabel: 'step' });
+  $('loss-chart').innerHTML = lineChart([series('train', curves.loss), series(testName, curves.valLoss)], { title: 'loss', xLabel: 'step' });
   $('loss-chart').dataset.losses = JSON.stringify(curves.loss.map((p) => p[1]));
-  $('acc-chart').innerHTML = lineChart([series('train', curves.acc), series('test', curves.valAcc)], { title: 'accuracy', xLabel: 'step', yMin: 0, yMax: 1, percent: true });
+  $('acc-chart').innerHTML = lineChart([series('train', curves.acc), series(testName, curves.valAcc)], { title: 'accuracy', xLabel: 'step', yMin: 0, yMax: 1, percent: true });
 }
 
-async function evaluate(model: Module, s: Split, S: number, mean: number[], std: number[], k: number, batch: number) {
-  const metrics = new Metrics(k, { confusion: true });
+async function evaluate(model: Module, d: TrainData, batch: number) {
+  const metrics = new Metrics(d.classes.length, { confusion: true });
+  const per = d.C * d.S * d.S;
   model.eval();
-  for (let i = 0; i < s.n; i += batch) {
-    const rows = Array.from({ length: Math.min(batch, s.n - i) }, (_, j) => i + j);
-    const { x, y } = batchOf(s, rows, S, mean, std);
-    tidy(() => noGrad(() => metrics.update(model.forward(Tensor.from(x, [rows.length, 1, S, S])), Tensor.from(y, [rows.length], 'i32'))));
+  for (let i = 0; i < d.test.n; i += batch) {
+    const rows = Array.from({ length: Math.min(batch, d.test.n - i) }, (_, j) => i + j);
+    const { x, y } = batchOf(d.test, rows, per);
+    tidy(() => noGrad(() => metrics.update(model.forward(Tensor.from(x, [rows.length, d.C, d.S, d.S])), Tensor.from(y, [rows.length], 'i32'))));
   }
   model.train();
   const r = await metrics.read();
@@ -179,45 +247,40 @@ async function evaluate(model: Module, s: Split, S: number, mean: number[], std:
 async function train(): Promise<void> {
   const num = (id: string) => Number($<HTMLInputElement>(id).value);
   const [trainLimit, testLimit, epochs, batch, lr] = [num('train-limit'), num('test-limit'), num('epochs'), num('batch'), num('lr')];
-  const r = await fetch('api/data');
-  if (!r.ok) throw new Error(`no data set served: ${await r.text()}`);
-  const info = (await r.json()) as DataInfo;
-  $('data-status').textContent = `${info.name}: ${info.train.n} training and ${info.test.n} test images of ${info.train.h}x${info.train.w}, classes ${info.classes.join(', ')}`;
-  const [tr, te] = await Promise.all([fetchSplit(info, 'train', trainLimit), fetchSplit(info, 'test', testLimit)]);
-  const S = info.train.h;
-  const K = info.classes.length;
-  const spec = models.MODELS.lenet;
-  const config = { ...spec.defaults, imageSize: S, channels: 1, numClasses: K };
-  const [mean, std] = [spec.mean(config), spec.std(config)];
+  const d = folder ? await folderData(folder, num('image-size')) : await servedData(trainLimit, testLimit);
+  if (!d.train.n) throw new Error(`${d.name}: no training images`);
+  const { S, C } = d;
+  const K = d.classes.length;
+  const per = C * S * S;
+  const config = { ...lenet.defaults, imageSize: S, channels: C, numClasses: K };
   trained?.model.dispose();
   trained = null;
   const model = models.createModel('lenet', config);
   const opt = new optim.Adam(model.parameters(), { lr });
   const rng = new Rng(0);
-  const stepsPerEpoch = Math.ceil(tr.n / batch);
-  const total = stepsPerEpoch * epochs;
+  const total = Math.ceil(d.train.n / batch) * epochs;
   let step = 0;
   const window = new Metrics(K);
   Object.assign(curves, { loss: [], acc: [], valLoss: [], valAcc: [] });
-  drawCurves();
+  drawCurves(d.testName);
   const t0 = performance.now();
   const every = 5;
   try {
     for (let epoch = 1; epoch <= epochs && !stopRequested; epoch++) {
-      const order = rng.permutation(tr.n);
-      for (let i = 0; i < tr.n && !stopRequested; i += batch) {
+      const order = rng.permutation(d.train.n);
+      for (let i = 0; i < d.train.n && !stopRequested; i += batch) {
         const rows = order.slice(i, i + batch);
-        const { x, y } = batchOf(tr, rows, S, mean, std);
+        const { x, y } = batchOf(d.train, rows, per);
         tidy(() => {
-          optim.trainStep(model, { x, y, shape: [rows.length, 1, S, S] }, opt, 1, window);
+          optim.trainStep(model, { x, y, shape: [rows.length, C, S, S] }, opt, 1, window);
         });
         step++;
-        if (step % every === 0 || step === total) {
+        if (step % every === 0 || step === total || i + batch >= d.train.n) {
           const m = await window.read();
           window.reset();
           curves.loss.push([step, m.loss]);
           curves.acc.push([step, m.accuracy]);
-          drawCurves();
+          drawCurves(d.testName);
           const secs = (performance.now() - t0) / 1000;
           const rate = (step * batch) / secs;
           $('progress-bar').style.width = `${((100 * step) / total).toFixed(1)}%`;
@@ -225,35 +288,84 @@ async function train(): Promise<void> {
           $('progress-text').dataset.step = String(step);
         }
       }
-      if (te.n > 0) {
-        $('progress-text').textContent += ' (evaluating on the test images)';
+      if (d.test.n > 0) {
+        $('progress-text').textContent += ` (evaluating on the ${d.testName})`;
         await tick();
-        const v = await evaluate(model, te, S, mean, std, K, 256);
+        const v = await evaluate(model, d, 256);
         curves.valLoss.push([step, v.loss]);
         curves.valAcc.push([step, v.accuracy]);
-        drawCurves();
-        $('pr-chart').innerHTML = barChart(info.classes, [{ name: 'precision', values: v.precision! }, { name: 'recall', values: v.recall! }], {
-          title: `epoch ${epoch}: precision and recall per class (test accuracy ${(100 * v.accuracy).toFixed(1)}%)`, yMin: 0, yMax: 1, percent: true,
+        drawCurves(d.testName);
+        $('pr-chart').innerHTML = barChart(d.classes, [{ name: 'precision', values: v.precision! }, { name: 'recall', values: v.recall! }], {
+          title: `epoch ${epoch}: precision and recall (accuracy ${(100 * v.accuracy).toFixed(1)}% on the ${d.testName})`, yMin: 0, yMax: 1, percent: true,
         });
         $('pr-chart').dataset.epoch = String(epoch);
         $('pr-chart').dataset.precision = JSON.stringify(v.precision);
         $('pr-chart').dataset.recall = JSON.stringify(v.recall);
+        $('pr-chart').dataset.accuracy = String(v.accuracy);
         const cm = Array.from({ length: K }, (_, i) => Array.from(v.confusion!.subarray(i * K, i * K + K)));
-        $('confusion-chart').innerHTML = heatMap(cm, { title: 'confusion matrix', rows: info.classes, cols: info.classes, yLabel: 'true class', xLabel: 'predicted' });
+        $('confusion-chart').innerHTML = heatMap(cm, { title: 'confusion matrix', rows: d.classes, cols: d.classes, yLabel: 'true class', xLabel: 'predicted' });
       }
     }
   } finally {
     window.dispose();
-    opt.dispose?.();
+    opt.dispose();
   }
   const secs = (performance.now() - t0) / 1000;
   $('progress-text').textContent = `${stopRequested ? 'stopped' : 'done'} after ${step} steps in ${fmtTime(secs)} (${((step * batch) / secs).toFixed(0)} images/s)`;
   $('progress-text').dataset.done = String(step);
-  trained = { model, meta: { model: 'lenet', config: { ...config }, classes: info.classes, mean, std, training: { steps: step, data: info.name, source: 'web page' } } };
+  trained = { model, meta: { model: 'lenet', config: { ...config }, classes: d.classes, mean: d.mean, std: d.std, training: { steps: step, data: d.name, source: 'web page' } } };
 }
+
+/** Every file below a dropped directory entry, with its path below that directory. */
+async function walk(entry: FileSystemEntry, prefix: string, out: [string, File][]): Promise<void> {
+  if (entry.isFile) {
+    out.push([prefix + entry.name, await new Promise<File>((ok, fail) => (entry as FileSystemFileEntry).file(ok, fail))]);
+  } else if (entry.isDirectory) {
+    const reader = (entry as FileSystemDirectoryEntry).createReader();
+    for (;;) {
+      const batch = await new Promise<FileSystemEntry[]>((ok, fail) => reader.readEntries(ok, fail));
+      if (!batch.length) break;
+      for (const e of batch) await walk(e, `${prefix}${entry.name}/`, out);
+    }
+  }
+}
+
+function useFolder(name: string, files: [string, File][]): void {
+  folder = { name, files };
+  $('data-status').textContent = `${name}: ${files.length} files (press Start)`;
+  $('data-source').textContent = `folder ${name}`;
+}
+
+const trainDrop = $('train-drop');
+trainDrop.ondragover = (e) => {
+  e.preventDefault();
+  trainDrop.classList.add('over');
+};
+trainDrop.ondragleave = () => trainDrop.classList.remove('over');
+trainDrop.ondrop = async (e) => {
+  e.preventDefault();
+  trainDrop.classList.remove('over');
+  const entry = [...(e.dataTransfer?.items ?? [])].map((i) => i.webkitGetAsEntry()).find((x) => x?.isDirectory);
+  if (!entry) return void ($('data-status').textContent = 'drop a folder (of class folders, or with train/ and val/)');
+  const all: [string, File][] = [];
+  await walk(entry, '', all);
+  useFolder(entry.name, all.map(([p, f]) => [p.slice(entry.name.length + 1), f]));
+};
+$<HTMLInputElement>('folder-input').onchange = (e) => {
+  const files = [...((e.target as HTMLInputElement).files ?? [])];
+  if (!files.length) return;
+  const root = files[0].webkitRelativePath.split('/')[0];
+  useFolder(root, files.map((f) => [f.webkitRelativePath.slice(root.length + 1), f]));
+};
+$('use-served').onclick = () => {
+  folder = null;
+  $('data-source').textContent = 'the served data set';
+  $('data-status').textContent = 'the served data set (press Start)';
+};
 
 $('train-start').onclick = async () => {
   stopRequested = false;
+  delete $('progress-text').dataset.done;
   $<HTMLButtonElement>('train-start').disabled = true;
   $<HTMLButtonElement>('train-stop').disabled = false;
   $<HTMLButtonElement>('download').disabled = true;

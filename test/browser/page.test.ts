@@ -2,7 +2,8 @@
 // loads, a dropped photo gets the probabilities `predict --json` gives for the same file,
 // LeNet trains 30 steps on Fashion-MNIST in the tab with a falling loss, its downloaded
 // checkpoint is read by the CLI's `eval` and `predict` (and classifies in the page as in the
-// CLI), and the page says so clearly where WebGPU is missing. Screenshots go to tmp/.
+// CLI), LeNet trains on a picked folder of class folders that `eval` then reads, and the page
+// says so clearly where WebGPU is missing. Screenshots go to tmp/.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -45,6 +46,20 @@ async function photo(path: string): Promise<void> {
     px[i] = Math.min(255, 4 * x + disc);
     px[i + 1] = Math.min(255, 5 * y + (s % 40));
     px[i + 2] = Math.min(255, 200 - 2 * x + disc / 2);
+  }
+  await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
+}
+
+/** A noisy image whose colour says its class. */
+async function colourImage(path: string, cls: 'red' | 'blue', seed: number): Promise<void> {
+  const w = 40 + (seed % 7), h = 30 + (seed % 5);
+  const px = Buffer.alloc(w * h * 3);
+  let s = seed * 7919 + 1;
+  for (let i = 0; i < w * h; i++) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    const n = (s % 60) - 30;
+    const [r, g, b] = cls === 'red' ? [190, 90, 60] : [60, 100, 190];
+    px.set([Math.max(0, Math.min(255, r + n)), Math.max(0, Math.min(255, g + n)), Math.max(0, Math.min(255, b - n))], 3 * i);
   }
   await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
 }
@@ -171,6 +186,37 @@ describe.skipIf(!browser || !hasData)('the page in Chromium', () => {
     expectSame(probs, JSON.parse(cli(['predict', '--weights', foreign, '--model', 'lenet', '--json', img()]).trim()).probs);
     expect(errors).toEqual([]);
   });
+
+  it('trains on a picked folder of images (train/ and val/ of class folders) that the CLI then evaluates', async () => {
+    const data = join(dir, 'colours');
+    for (const [split, n] of [['train', 16], ['val', 6]] as const) {
+      for (const [k, cls] of (['blue', 'red'] as const).entries()) {
+        mkdirSync(join(data, split, cls), { recursive: true });
+        for (let i = 0; i < n; i++) await colourImage(join(data, split, cls, `${i}.png`), cls, 100 * k + i + (split === 'val' ? 50 : 0));
+      }
+    }
+    await page.click('nav button[data-tab="train"]');
+    await page.setInputFiles('#folder-input', data);
+    await page.fill('#image-size', '32');
+    await page.fill('#epochs', '4');
+    await page.fill('#batch', '8');
+    await page.fill('#lr', '0.003');
+    await page.click('#train-start');
+    await page.waitForFunction(() => document.getElementById('progress-text')!.dataset.done, null, { timeout: 240_000 });
+    expect(await page.locator('#progress-text').getAttribute('data-done')).toBe('16'); // 32 images, batch 8, 4 epochs
+    expect(await page.locator('#data-status').textContent()).toContain('32 training and 12 held-out images (val/)');
+    const losses = JSON.parse((await page.locator('#loss-chart').getAttribute('data-losses'))!) as number[];
+    expect(losses.at(-1)!).toBeLessThan(losses[0]);
+    expect(Number(await page.locator('#pr-chart').getAttribute('data-accuracy'))).toBeGreaterThanOrEqual(0.9);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const ck = join(dir, 'colours.safetensors');
+    await download.saveAs(ck);
+    const ev = JSON.parse(cli(['eval', '--weights', ck, '--data', data, '--json']).trim()) as { accuracy: number; classes: string[]; count: number };
+    expect(ev.classes).toEqual(['blue', 'red']);
+    expect(ev.count).toBe(12);
+    expect(ev.accuracy).toBeGreaterThanOrEqual(0.9);
+    await page.click('#use-served');
+  }, 300_000);
 
   it('says clearly that WebGPU is missing where navigator.gpu is absent', async () => {
     const p = await browser!.newPage();
