@@ -218,6 +218,17 @@ describe.skipIf(!browser || !hasData)('the page in Chromium', () => {
     await page.click('#use-served');
   }, 300_000);
 
+  it('the library bundle (dist/web/lib/webgpu-dl.js) imports and computes in a page without a bundler', async () => {
+    // a string, so that vitest does not rewrite the page's import()
+    const out = await page.evaluate(`(async () => {
+      const lib = await import('${url}lib/webgpu-dl.js');
+      await lib.initDevice(); // its own device (a second copy of the engine beside the page's)
+      const y = lib.ops.matmul(lib.Tensor.from([1, 2, 3, 4], [2, 2]), lib.Tensor.from([5, 6, 7, 8], [2, 2]));
+      return Array.from(await y.read());
+    })()`);
+    expect(out).toEqual([19, 22, 43, 50]);
+  });
+
   it('says clearly that WebGPU is missing where navigator.gpu is absent', async () => {
     const p = await browser!.newPage();
     await p.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);

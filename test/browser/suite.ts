@@ -102,7 +102,8 @@ async function runSuites(fixtureUrl: string, fixtures: readonly ModelName[] = ['
     }
   }
   const info = gpu().info;
-  return { adapter: { ...info, software: g.isSoftware, subgroupSize: g.subgroupSize, features: [...g.features] }, results };
+  const limits = Object.fromEntries(['maxComputeInvocationsPerWorkgroup', 'maxStorageBuffersPerShaderStage', 'minStorageBufferOffsetAlignment'].map((k) => [k, (g.limits as unknown as Record<string, number>)[k]]));
+  return { adapter: { vendor: info.vendor, architecture: info.architecture, description: info.description, software: g.isSoftware, subgroupSize: g.subgroupSize, features: [...g.features], limits }, results };
 }
 
 (globalThis as { runSuites?: typeof runSuites }).runSuites = runSuites;
