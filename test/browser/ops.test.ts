@@ -8,13 +8,13 @@ import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { build } from 'vite';
 import type { Page } from 'playwright-core';
-import { collectErrors, launchChromium, serveDirs } from './chromium.js';
+import { collectErrors, launchChromium, serveDirs } from '../browser.js';
 import type { CaseResult } from './suite.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 // LeNet's fixture by default; BROWSER_FIXTURES=all (or a comma list) runs more (all six: about 75 s on SwiftShader here).
 const FIXTURES = process.env.BROWSER_FIXTURES === 'all' ? ['dnn', 'lenet', 'vgg16', 'resnet18', 'birnn', 'vit'] : (process.env.BROWSER_FIXTURES ?? 'lenet').split(',');
-const browser = await launchChromium();
+const { browser } = await launchChromium();
 
 describe.skipIf(!browser)('ops in Chromium', () => {
   let dir = '', server: Server, page: Page, errors: string[] = [];

@@ -17,14 +17,14 @@ import { saveCheckpoint } from '../../src/io/checkpoint_file.js';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors_file.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from '../../src/data/idx.js';
 import { gpuAvailable } from '../gpu.js';
-import { collectErrors, launchChromium } from './chromium.js';
+import { collectErrors, launchChromium } from '../browser.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/cli.js');
 const SHOTS = join(ROOT, 'tmp');
 const hasGpu = await gpuAvailable();
 const hasData = existsSync(FASHION_MNIST_DIR);
-const browser = hasGpu ? await launchChromium() : null;
+const browser = hasGpu ? (await launchChromium()).browser : null;
 
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
