@@ -1,8 +1,9 @@
-// Tensors: a shape over a pooled GPU buffer (contiguous, row-major), with scopes that
-// release whatever a block created and did not return or keep.
+// Tensors: a shape over a pooled GPU buffer (contiguous, row-major, from a byte offset:
+// a parameter may be a view into an optimiser's arena), with scopes that release whatever
+// a block created and did not return or keep.
 
 import { gpu } from './device.js';
-import { flush, memory, readBuffer, runtime } from './runtime.js';
+import { bindRange, flush, memory, readBuffer, runtime, type Binding } from './runtime.js';
 import type { Node } from '../autograd/tape.js';
 
 export type DType = 'f32' | 'i32';
@@ -46,10 +47,19 @@ export class Tensor {
   node: Node | null = null;
   /** Set for persistent tensors (parameters, optimiser state): scopes skip them. */
   kept = false;
+  /**
+   * Bumped whenever the contents change in place outside a kernel's output (write(),
+   * an optimiser update, moveInto()): caches of values derived from a parameter (repacked
+   * conv weights) key on it.
+   */
+  version = 0;
   private storage: Storage | null;
+  private offset: number; // bytes, a multiple of minStorageBufferOffsetAlignment
+  private derived: Map<string, { version: number; t: Tensor }> | null = null;
 
-  private constructor(storage: Storage, shape: Shape, readonly dtype: DType) {
+  private constructor(storage: Storage, shape: Shape, readonly dtype: DType, offset = 0) {
     this.storage = storage;
+    this.offset = offset;
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
     counters.tensors++;
@@ -58,7 +68,8 @@ export class Tensor {
 
   /** An uninitialised tensor; `upload`: its buffer may be written by the queue now (see BufferPool). */
   static empty(shape: Shape, dtype: DType = 'f32', upload = false): Tensor {
-    const bytes = Math.max(4, numel(shape) * 4);
+    // whole vec4s: kernels may bind the last partial one (masking its extra lanes)
+    const bytes = Math.max(16, Math.ceil(numel(shape) / 4) * 16);
     const max = gpu().limits.maxBufferSize;
     if (bytes > max) {
       throw new Error(`a tensor of shape [${shape}] needs ${(bytes / 2 ** 30).toFixed(2)} GiB, above this adapter's largest buffer (${(max / 2 ** 30).toFixed(2)} GiB): use a smaller batch or image size`);
@@ -74,6 +85,11 @@ export class Tensor {
     return t;
   }
 
+  /** A zero-filled tensor (a buffer clear: no binding-size limit). */
+  static zeros(shape: Shape, dtype: DType = 'f32'): Tensor {
+    return Tensor.empty(shape, dtype).clear();
+  }
+
   get buffer(): GPUBuffer {
     if (!this.storage) throw new Error('tensor used after dispose()');
     return this.storage.buffer;
@@ -81,6 +97,16 @@ export class Tensor {
 
   get byteLength(): number {
     return this.size * 4;
+  }
+
+  /** Where the elements start in `buffer` (0 but for views into an arena). */
+  get byteOffset(): number {
+    return this.offset;
+  }
+
+  /** A binding over bytes [start, start + length) of the elements. */
+  bytes(start: number, length: number): Binding {
+    return { buffer: this.buffer, byteOffset: this.offset + start, byteLength: length };
   }
 
   get disposed(): boolean {
@@ -97,11 +123,62 @@ export class Tensor {
     const st = this.storage;
     if (!st) throw new Error('tensor used after dispose()');
     st.refs++;
-    return new Tensor(st, s, this.dtype);
+    return new Tensor(st, s, this.dtype, this.offset);
+  }
+
+  /** A tensor of `shape` over elements [first, first + numel(shape)) of this one (no copy); `first` keeps bindings aligned. */
+  viewAt(first: number, shape: Shape): Tensor {
+    const st = this.storage;
+    if (!st) throw new Error('tensor used after dispose()');
+    const offset = this.offset + first * 4;
+    if (offset % gpu().limits.minStorageBufferOffsetAlignment !== 0 || first < 0 || first + numel(shape) > this.size) {
+      throw new Error(`viewAt(${first}, [${shape}]) of a tensor of ${this.size} elements: out of range or misaligned`);
+    }
+    st.refs++;
+    return new Tensor(st, shape, this.dtype, offset);
+  }
+
+  /** Whether both tensors are the same elements of the same buffer. */
+  sameMemory(other: Tensor): boolean {
+    return this.storage !== null && this.storage === other.storage && this.offset === other.offset && this.size === other.size;
+  }
+
+  /**
+   * Copies the contents into `dst` (a view of the same size, e.g. an arena slot) in
+   * command order, then makes this tensor a view of dst's memory; its old buffer is
+   * released (other views of it keep the old contents).
+   */
+  moveInto(dst: Tensor): void {
+    if (dst.size !== this.size || dst.dtype !== this.dtype) throw new Error(`moveInto: ${dst} cannot hold ${this}`);
+    if (this.sameMemory(dst)) return;
+    const st = dst.storage;
+    if (!st) throw new Error('moveInto: the destination was disposed');
+    if (this.size) runtime().commandEncoder().copyBufferToBuffer(this.buffer, this.offset, dst.buffer, dst.offset, this.byteLength);
+    st.refs++;
+    this.storage!.release();
+    this.storage = st;
+    this.offset = dst.offset;
+    this.version++;
+  }
+
+  /**
+   * A kept tensor derived from this one by make() (a repacked weight), made again only
+   * when \`version\` changed since, and disposed with this tensor.
+   */
+  derive(key: string, make: (t: Tensor) => Tensor): Tensor {
+    const d = (this.derived ??= new Map());
+    const hit = d.get(key);
+    if (hit && hit.version === this.version) return hit.t;
+    hit?.t.dispose();
+    const t = make(this).keep();
+    d.set(key, { version: this.version, t });
+    return t;
   }
 
   dispose(): void {
     if (!this.storage) return;
+    if (this.derived) for (const { t } of this.derived.values()) t.dispose();
+    this.derived = null;
     this.storage.release();
     this.storage = null;
     this.node = null;
@@ -116,16 +193,24 @@ export class Tensor {
     return this;
   }
 
+  /** Sets every element to 0, in command order. */
+  clear(): this {
+    if (this.size) runtime().commandEncoder().clearBuffer(this.buffer, this.offset, this.byteLength);
+    this.version++;
+    return this;
+  }
+
   /** Overwrites the contents (after any recorded work that uses the old ones). */
   write(data: Float32Array | Int32Array): this {
     if (data.length !== this.size) throw new Error(`write: ${data.length} values for a tensor of shape [${this.shape}]`);
     flush();
-    if (data.length) runtime().device.queue.writeBuffer(this.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    if (data.length) runtime().device.queue.writeBuffer(this.buffer, this.offset, data.buffer, data.byteOffset, data.byteLength);
+    this.version++;
     return this;
   }
 
   async read(): Promise<Float32Array | Int32Array> {
-    const buf = await readBuffer(this.buffer, this.byteLength);
+    const buf = await readBuffer(this.buffer, this.byteLength, this.offset);
     return this.dtype === 'i32' ? new Int32Array(buf) : new Float32Array(buf);
   }
 
@@ -143,6 +228,12 @@ export class Tensor {
   toString(): string {
     return `Tensor(${this.dtype}[${this.shape.join(',')}])`;
   }
+}
+
+/** A binding over elements [first, first + count) of a tensor, aligned down; also the element offset inside it. */
+export function bindElems(t: Tensor, first: number, count: number): [Binding, number] {
+  const base = t.byteOffset / 4;
+  return bindRange({ buffer: t.buffer, size: base + t.size }, base + first, count);
 }
 
 /** Replaces a single -1 in `shape` so that it holds `size` elements. */

@@ -1,9 +1,9 @@
-// Adam (torch.optim.Adam, not AdamW): one fused kernel per parameter tensor updates
-// p, exp_avg and exp_avg_sq in place; lr and the step count are params, so changing
-// them compiles nothing.
+// Adam (torch.optim.Adam, not AdamW): one fused kernel updates p, exp_avg and exp_avg_sq
+// in place for all parameters (a dispatch per arena window and distinct step count); lr
+// and the step count are params, so changing them compiles nothing.
 
 import { Tensor } from '../engine/tensor.js';
-import { adamUpdate, zeros } from '../engine/shaders/optim.js';
+import { adamParams, updatePieces } from '../engine/shaders/optim.js';
 import { Optimizer, type Hyper } from './optimizer.js';
 
 export interface AdamOptions {
@@ -23,6 +23,7 @@ export class Adam extends Optimizer<AdamState> {
   eps: number;
   weightDecay: number;
   protected readonly stateKeys = ['step', 'exp_avg', 'exp_avg_sq'] as const;
+  protected override readonly countKeys = ['step'];
 
   constructor(params: readonly Tensor[], o: AdamOptions = {}) {
     super(params, o.lr ?? 1e-3, o.chunkElems);
@@ -38,12 +39,23 @@ export class Adam extends Optimizer<AdamState> {
     if (!(this.weightDecay >= 0)) throw new Error(`invalid weight decay: ${this.weightDecay}`);
   }
 
-  protected update(i: number, p: Tensor, g: Tensor, scale: Tensor): void {
-    // NOTE: the step count is per parameter, as PyTorch: it starts at a parameter's first gradient.
-    const st = (this.state[i] ??= { step: 0, exp_avg: zeros(p.shape).keep(), exp_avg_sq: zeros(p.shape).keep() });
-    st.step++;
-    const h = { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step: st.step };
-    adamUpdate(p, g, st.exp_avg, st.exp_avg_sq, scale, h, this.chunkElems);
+  protected update(active: Uint8Array, scale: Tensor): void {
+    // NOTE: the step count is per parameter, as PyTorch: it starts at a parameter's first
+    // gradient. Parameters are updated in groups of one step count (usually one group).
+    const groups = new Map<number, Uint8Array>();
+    active.forEach((a, i) => {
+      if (!a) return;
+      const st = (this.state[i] ??= { step: 0, ...this.stateSlots(i, ['exp_avg', 'exp_avg_sq'], true) } as AdamState);
+      st.step++;
+      let members = groups.get(st.step);
+      if (!members) groups.set(st.step, (members = new Uint8Array(active.length)));
+      members[i] = 1;
+    });
+    for (const [step, members] of groups) {
+      const h = { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step };
+      const pieces = this.flat.pieces(members, { G: 'G', P: 'P', M: 'exp_avg', V: 'exp_avg_sq' }, 'update');
+      updatePieces('adam', pieces, scale, adamParams(h));
+    }
   }
 
   protected hyper(): Hyper {

@@ -2,7 +2,8 @@
 // GPU: the norm and the scale are 1-element tensors, nothing is read back.
 
 import { Tensor } from '../engine/tensor.js';
-import { globalNorm, update } from '../engine/shaders/optim.js';
+import { globalNorm, normPieces, update, updatePieces } from '../engine/shaders/optim.js';
+import { FlatParams } from './flat.js';
 
 export interface ClipOptions {
   /** Caps the elements one binding covers (tests lower it to force chunking). */
@@ -21,8 +22,12 @@ function clipping(maxNorm: number): boolean {
  * `optimizer.step({ gradScale })` to clip inside the update kernel.
  */
 export function gradNormScale(params: readonly Tensor[], maxNorm: number, opts: ClipOptions = {}): { norm: Tensor; scale: Tensor } {
+  const on = clipping(maxNorm);
+  // an optimiser's parameters: one dispatch an arena window; others: one a gradient
+  const flat = FlatParams.of(params);
+  if (flat) return normPieces(flat.pieces(flat.pack(), { X: 'G' }, 'sum'), maxNorm, on);
   const grads = params.flatMap((p) => (p.grad ? [p.grad] : []));
-  return globalNorm(grads, maxNorm, clipping(maxNorm), opts.chunkElems);
+  return globalNorm(grads, maxNorm, on, opts.chunkElems);
 }
 
 /**
@@ -32,7 +37,9 @@ export function gradNormScale(params: readonly Tensor[], maxNorm: number, opts: 
 export function clipGradNorm(params: readonly Tensor[], maxNorm: number, opts: ClipOptions = {}): Tensor {
   const { norm, scale } = gradNormScale(params, maxNorm, opts);
   if (clipping(maxNorm)) {
-    for (const p of params) if (p.grad) update('scale', { S: scale, G: p.grad }, [], opts.chunkElems);
+    const flat = FlatParams.of(params);
+    if (flat) updatePieces('scale', flat.pieces(flat.pack(), { G: 'G' }, 'update'), scale, []);
+    else for (const p of params) if (p.grad) update('scale', { S: scale, G: p.grad }, [], opts.chunkElems);
   }
   scale.dispose();
   return norm;

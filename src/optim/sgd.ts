@@ -1,8 +1,9 @@
-// SGD with optional momentum (torch.optim.SGD): one fused kernel per parameter tensor;
-// the momentum buffer is created on a parameter's first update and set to its gradient.
+// SGD with optional momentum (torch.optim.SGD): one fused kernel for all parameters (a
+// dispatch per arena window); the momentum buffer is created on a parameter's first update
+// and set to its gradient.
 
 import { Tensor } from '../engine/tensor.js';
-import { sgdUpdate } from '../engine/shaders/optim.js';
+import { sgdParams, updatePieces } from '../engine/shaders/optim.js';
 import { Optimizer, type Hyper } from './optimizer.js';
 
 export interface SGDOptions {
@@ -38,12 +39,24 @@ export class SGD extends Optimizer<SGDState> {
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new Error('Nesterov momentum requires a momentum and zero dampening');
   }
 
-  protected update(i: number, p: Tensor, g: Tensor, scale: Tensor): void {
+  protected update(active: Uint8Array, scale: Tensor): void {
     const h = { lr: this.lr, momentum: this.momentum, dampening: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov };
-    if (this.momentum === 0) return sgdUpdate(p, g, null, scale, h, false, this.chunkElems);
-    const first = !this.state[i];
-    const st = (this.state[i] ??= { momentum_buffer: Tensor.empty(p.shape).keep() });
-    sgdUpdate(p, g, st.momentum_buffer, scale, h, first, this.chunkElems);
+    if (this.momentum === 0) {
+      const { kind, params } = sgdParams(h, false);
+      return updatePieces(kind, this.flat.pieces(active, { G: 'G', P: 'P' }, 'update'), scale, params);
+    }
+    // two groups: parameters on their first momentum step (B = d) and the others
+    const first = new Uint8Array(active.length), later = new Uint8Array(active.length);
+    active.forEach((a, i) => {
+      if (!a) return;
+      (this.state[i] ? later : first)[i] = 1;
+      this.state[i] ??= this.stateSlots(i, ['momentum_buffer'], false) as SGDState;
+    });
+    for (const [members, isFirst] of [[first, true], [later, false]] as const) {
+      if (!members.includes(1)) continue;
+      const { kind, params } = sgdParams(h, isFirst);
+      updatePieces(kind, this.flat.pieces(members, { G: 'G', P: 'P', B: 'momentum_buffer' }, 'update'), scale, params);
+    }
   }
 
   protected hyper(): Hyper {

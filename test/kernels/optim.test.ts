@@ -164,9 +164,9 @@ describe.skipIf(!hasGpu)('SGD', () => {
 });
 
 // Both kernel configurations (each adapter picks one): per-invocation partials of the sum
-// of squares and several elements an invocation; a workgroup tree and one element an
+// of squares and several elements an invocation; a workgroup tree and one vec4 an
 // invocation (sumPer 4 spreads the 40k-element case over dozens of workgroups).
-const CONFIGS: Partial<OptimConfig>[] = [{ sumPer: 32, tree: false, updatePer: 4 }, { sumPer: 4, tree: true, updatePer: 1 }];
+const CONFIGS: Partial<OptimConfig>[] = [{ sumPer: 32, tree: false, updatePer: 16 }, { sumPer: 4, tree: true, updatePer: 4 }];
 for (const cfg of CONFIGS) describe.skipIf(!hasGpu)(`clipGradNorm and Adam (${JSON.stringify(cfg)})`, () => {
   let saved: OptimConfig;
   beforeAll(() => {
@@ -291,6 +291,116 @@ for (const cfg of CONFIGS) describe.skipIf(!hasGpu)(`clipGradNorm and Adam (${JS
       free(ps);
     });
   }
+});
+
+// 60 parameters of odd sizes (most not a multiple of 4; 5003 spans several blocks and,
+// with a chunk of 1024, several binding windows), as a model has them.
+const MANY = Array.from({ length: 60 }, (_, k) => (k === 7 ? [5003] : k % 5 === 0 ? [3, 7 + k] : [1 + ((k * 37) % 97)]));
+
+for (const cfg of CONFIGS) describe.skipIf(!hasGpu)(`all parameters in a few dispatches (${JSON.stringify(cfg)})`, () => {
+  let saved: OptimConfig;
+  beforeAll(() => {
+    saved = { ...optimConfig() };
+    optimConfig(cfg);
+  });
+  afterAll(() => void optimConfig(saved));
+
+  for (const chunkElems of [undefined, 1024]) {
+    it(`clip (fused) + Adam with weight decay over 60 tensors equals the per-tensor reference${chunkElems ? ' (chunk of 1024)' : ''}`, async () => {
+      const { ps, ref } = makeParams(MANY, 101);
+      const opt = new Adam(ps, { lr: 0.02, weightDecay: 0.05, chunkElems });
+      const st = MANY.map((_, k) => adamRefState(ref[k].length));
+      for (let t = 0; t < 3; t++) {
+        const gs = grads(MANY, t, t === 1 ? 0.01 : 2); // clipped, not clipped, clipped
+        setGrads(ps, gs);
+        const norm = tidy(() => {
+          const { norm: n, scale } = gradNormScale(ps, 3);
+          opt.step({ gradScale: scale });
+          return n;
+        });
+        const want = clipRef(gs, 3);
+        want.scaled.forEach((g, k) => adamStepRef(ref[k], g, st[k], adamHyper({ weightDecay: 0.05 }, 0.02)));
+        expectClose([await norm.item()], [want.norm], 0, 1e-5, `norm ${t}`);
+        norm.dispose();
+        await expectParams(ps, ref, `step ${t + 1}`);
+        opt.zeroGrad();
+      }
+      const sd = await opt.stateDict();
+      for (const k of [0, 7, 59]) {
+        expect(sd.state[k].step).toBe(3);
+        expectClose(sd.state[k].exp_avg as Float32Array, st[k].m, 1e-7, 1e-5, `exp_avg ${k}`);
+      }
+      opt.dispose();
+      free(ps);
+    });
+  }
+
+  it('clip (in place) + SGD with nesterov momentum and weight decay; parameters without a gradient are skipped', async () => {
+    const { ps, ref } = makeParams(MANY, 103);
+    const h = { lr: 0.05, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: true };
+    const opt = new SGD(ps, { ...h, chunkElems: 1024 });
+    const bufs: (Float64Array | null)[] = MANY.map(() => null);
+    for (let t = 0; t < 3; t++) {
+      // every third parameter has no gradient at the first step, parameter 7 none at the second
+      const skip = (k: number) => (t === 0 && k % 3 === 0) || (t === 1 && k === 7);
+      const gs = grads(MANY, t, 2).map((g, k) => (skip(k) ? null : g));
+      setGrads(ps, gs);
+      const norm = clipGradNorm(ps, 4);
+      opt.step();
+      const want = clipRef(gs.filter((g) => g !== null) as Float64Array[], 4);
+      let j = 0;
+      gs.forEach((g, k) => {
+        if (g) bufs[k] = sgdStepRef(ref[k], want.scaled[j++], bufs[k], h);
+      });
+      expectClose([await norm.item()], [want.norm], 0, 1e-5, `norm ${t}`);
+      norm.dispose();
+      await expectParams(ps, ref, `step ${t + 1}`);
+      opt.zeroGrad();
+    }
+    opt.dispose();
+    free(ps);
+  });
+});
+
+describe.skipIf(!hasGpu)('dispatches of an optimiser step', () => {
+  const count = (f: () => void) => {
+    const d0 = stats().dispatches;
+    tidy(f);
+    return stats().dispatches - d0;
+  };
+
+  it('clipping and the update of 60 parameters take at most 8 dispatches (Adam, SGD; fused or in place)', async () => {
+    const { ps } = makeParams(MANY, 107);
+    const adam = new Adam(ps, { weightDecay: 0.01 });
+    const sgd = new SGD(ps, { momentum: 0.9 });
+    for (let t = 0; t < 2; t++) {
+      setGrads(ps, grads(MANY, t));
+      const steps = [
+        count(() => adam.step({ gradScale: gradNormScale(ps, 1).scale })),
+        count(() => (clipGradNorm(ps, 1), adam.step())),
+        count(() => sgd.step({ gradScale: gradNormScale(ps, 1).scale })),
+      ];
+      for (const n of steps) expect(n).toBeLessThanOrEqual(8);
+      expect(steps[0]).toBe(3); // a sum of squares, the final reduction, one update (one window)
+    }
+    adam.dispose();
+    sgd.dispose();
+    free(ps);
+  });
+
+  it('bumps the version of the updated parameters only', () => {
+    const { ps } = makeParams([[5], [6]], 109);
+    const opt = new Adam(ps);
+    setGrads(ps, [grads([[5]], 0)[0], null]);
+    const before = ps.map((p) => p.version);
+    opt.step();
+    expect(ps[0].version).toBeGreaterThan(before[0]);
+    const v1 = ps[1].version;
+    opt.step();
+    expect(ps[1].version).toBe(v1);
+    opt.dispose();
+    free(ps);
+  });
 });
 
 describe.skipIf(!hasGpu)('chunked bindings (chunk of 64 elements)', () => {

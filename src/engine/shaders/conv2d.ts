@@ -411,7 +411,7 @@ function batchChunks(N: number, perSample: number[], maxBinding?: number): [numb
 }
 
 /** Samples [n0, n0 + n) of a batched tensor as a binding. */
-const samples = (t: Tensor, perSample: number, [n0, n]: [number, number]): Binding => ({ buffer: t.buffer, byteOffset: n0 * perSample, byteLength: n * perSample });
+const samples = (t: Tensor, perSample: number, [n0, n]: [number, number]): Binding => t.bytes(n0 * perSample, n * perSample);
 
 /** Y (N,O,OH,OW) = conv2d(x, w) [+ b] [relu]. */
 export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOpts & { relu?: boolean } = {}, config?: ConvConfig): Tensor {

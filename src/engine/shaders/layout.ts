@@ -2,8 +2,8 @@
 // broadcast expansion and padding; bits are copied, so f32 and i32 alike.
 
 import { gpu } from '../device.js';
-import { bindRange, dispatch, WG_INDEX, type Binding } from '../runtime.js';
-import { Tensor, type Shape } from '../tensor.js';
+import { dispatch, WG_INDEX, type Binding } from '../runtime.js';
+import { bindElems, Tensor, type Shape } from '../tensor.js';
 import { dims8, forEach, groupsFor, perInvocation, STRIDED } from './elementwise.js';
 
 
@@ -92,8 +92,8 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
   for (let r0 = 0; r0 < shape[0]; r0 += rows) {
     const sub = [Math.min(rows, shape[0] - r0), ...rest];
     const s0 = srcOff + r0 * srcStrides[0], d0 = dstOff + r0 * dstStrides[0];
-    const [x, so] = bindRange(src, s0, extent(sub, srcStrides));
-    const [y, dOff] = bindRange(dst, d0, extent(sub, dstStrides));
+    const [x, so] = bindElems(src, s0, extent(sub, srcStrides));
+    const [y, dOff] = bindElems(dst, d0, extent(sub, dstStrides));
     copy(x, y, sub, so, dOff, sub[0] * inner);
   }
 }

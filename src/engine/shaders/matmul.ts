@@ -13,8 +13,8 @@
 
 import { broadcastSubgroup, cpuKernels } from '../kernels.js';
 import { gpu } from '../device.js';
-import { bindRange, dispatch, type Binding } from '../runtime.js';
-import { Tensor } from '../tensor.js';
+import { dispatch, type Binding } from '../runtime.js';
+import { bindElems, Tensor } from '../tensor.js';
 import { enableSubgroups, shareAcross, subgroupParam } from './subgroup.js';
 import { C4, range } from './codegen.js';
 
@@ -250,7 +250,7 @@ function run(cfg: MatmulConfig, o: Operands, blk: Block): void {
   const bCount = o.transB ? (N - 1) * ldb + K : (K - 1) * ldb + N;
   // Whole tensors when they fit (batched or not); else the byte range each block reads.
   const whole = blk.batch > 1 || [o.a, o.b, o.c].every((t) => t.size <= maxBindingElements());
-  const bind = (t: Tensor, first: number, count: number): [Binding, number] => (whole ? [t, first] : bindRange(t, first, count));
+  const bind = (t: Tensor, first: number, count: number): [Binding, number] => (whole ? [t, first] : bindElems(t, first, count));
   const [bindA, offA] = bind(o.a, aFirst, aCount);
   const [bindB, offB] = bind(o.b, bFirst, bCount);
   const [bindC, offC] = bind(o.c, m0 * LN + n0, (M - 1) * LN + N);

@@ -1,15 +1,20 @@
 // Optimiser kernels: fused in-place updates (Adam, SGD with or without momentum, grad
 // scaling), each one table row expanded by one template, and the global gradient L2 norm
-// for clipping: per-tensor sums of squares into partials, then one final reduction that
-// also writes the clip scale, so nothing is read back. Every update multiplies the
-// gradient by a 1-element scale tensor S (the clip scale, or 1). Tensors larger than one
-// storage binding are covered in chunks of byte ranges; a chunk whose length is a
-// multiple of 4 runs the vec4 variant of its kernel.
+// for clipping: sums of squares into partials, then one final reduction that also writes
+// the clip scale, so nothing is read back. Every update multiplies the gradient by a
+// 1-element scale tensor S (the clip scale, or 1).
+//
+// A kernel runs over pieces: one binding window (at most one storage binding) of each
+// tensor it names, split into blocks of elements, one workgroup a block. A piece's blocks
+// are either the first n elements in order, or listed in a table of (start, end) pairs:
+// that is how one dispatch covers the many parameters packed into an arena (src/optim/flat.ts),
+// each block inside one parameter. Loads are vec4; lanes past a block's end are neither
+// counted nor written, so the padding between parameters stays untouched.
 
 import { cpuKernels } from '../kernels.js';
 import { gpu } from '../device.js';
-import { dispatch, fbits, runtime, WG_INDEX, type Binding } from '../runtime.js';
-import { Tensor, type Shape } from '../tensor.js';
+import { dispatch, fbits, WG_INDEX, type Binding } from '../runtime.js';
+import { Tensor } from '../tensor.js';
 
 const WG = 256;
 const ALIGN = 64; // elements in 256 bytes: chunk offsets stay aligned for any adapter
@@ -30,9 +35,21 @@ let config: OptimConfig | null = null;
 
 /** The configuration (chosen per adapter on first use); `set` overrides parts of it. */
 export function optimConfig(set?: Partial<OptimConfig>): OptimConfig {
-  config ??= cpuKernels() ? { updatePer: 4, sumPer: 32, tree: false } : { updatePer: 1, sumPer: 16, tree: true };
+  config ??= cpuKernels() ? { updatePer: 16, sumPer: 32, tree: false } : { updatePer: 4, sumPer: 16, tree: true };
   if (set) config = { ...config, ...set };
   return config;
+}
+
+/** vec4s an invocation handles and elements a block (a workgroup) covers, for the updates or the sum of squares. */
+function perOf(elems: number): { per: number; block: number } {
+  const per = Math.max(1, Math.round(elems / 4));
+  return { per, block: per * 4 * WG };
+}
+
+/** Elements of a block (a workgroup's share) of the update kernels and of the sum of squares. */
+export function blockElems(kernel: 'update' | 'sum'): number {
+  const c = optimConfig();
+  return perOf(kernel === 'update' ? c.updatePer : c.sumPer).block;
 }
 
 /** The most elements one binding may cover (a multiple of 64). */
@@ -48,32 +65,63 @@ export function chunkSize(chunk?: number): number {
   return c;
 }
 
-/** Calls fn(offset, length) over [0, n) in pieces of at most `chunk` elements. */
-function forChunks(n: number, chunk: number, fn: (off: number, len: number) => void): void {
-  for (let off = 0; off < n; off += chunk) fn(off, Math.min(chunk, n - off));
+/** One dispatch's work: a binding window of each named tensor and its blocks. */
+export interface Piece {
+  bind: Record<string, Binding>;
+  /** (start, end) element pairs (i32), one per block, offsets inside the windows; null: the first `n` elements in blocks. */
+  table: Tensor | null;
+  n: number;
+  blocks: number;
 }
 
-function range(t: Tensor, off: number, len: number): Binding {
-  return { buffer: t.buffer, byteOffset: off * 4, byteLength: len * 4 };
+/** Pieces over whole tensors of `n` elements (one per binding window of at most `chunk` elements). */
+function plainPieces(tensors: Record<string, Tensor>, n: number, block: number, chunk?: number): Piece[] {
+  const c = chunkSize(chunk);
+  const out: Piece[] = [];
+  for (let off = 0; off < n; off += c) {
+    const len = Math.min(c, n - off);
+    // a window rounded up to whole vec4s: pool buffers and arena slots hold them; lanes past n are masked
+    const bytes = Math.ceil(len / 4) * 16;
+    const bind = Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.bytes(off * 4, bytes)]));
+    out.push({ bind, table: null, n: len, blocks: Math.ceil(len / block) });
+  }
+  return out;
 }
 
-/** A zero-filled tensor (a buffer clear: no binding-size limit). */
-export function zeros(shape: Shape): Tensor {
-  const t = Tensor.empty(shape);
-  runtime().commandEncoder().clearBuffer(t.buffer, 0, Math.ceil(t.byteLength / 4) * 4);
-  return t;
+/** WGSL: the block [start, end) of workgroup w, from the table T or the first p.n elements; returns past the last block. */
+function blockOf(tabled: boolean): string {
+  return /* wgsl */ `
+  let w = wgIndex(wid, nwg);
+  if (w >= p.blocks) { return; }${tabled ? `
+  let start = T[w].x;
+  let end = T[w].y;` : `
+  let start = w * p.per * ${4 * WG}u;
+  let end = min(start + p.per * ${4 * WG}u, p.n);`}`;
 }
+
+/** WGSL: for each vec4 index j of the block, an invocation's share, with `past` its lanes beyond the end. */
+function overBlock(body: string): string {
+  return /* wgsl */ `
+  for (var k = 0u; k < p.per; k++) {
+    let j = start / 4u + k * ${WG}u + li;
+    if (j * 4u >= end) { break; }
+    let past = vec4<u32>(j * 4u) + vec4<u32>(0u, 1u, 2u, 3u) >= vec4<u32>(end);${body.replaceAll('\n', '\n  ')}
+  }`;
+}
+
+const MAIN = /* wgsl */ `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {`;
 
 // ---- fused updates ----
 
 interface Update {
   /** Bound read-only after S, in order. */
   read: string[];
-  /** Bound read_write after the read ones; the first one's size is n. */
-  write: string[];
-  /** Fields of the params struct after n and per. */
+  /** Bound read_write after the read ones, with their new values (WGSL over vec4 index i, after `body`). */
+  write: Record<string, string>;
+  /** Fields of the params struct after n, per and blocks. */
   params: string;
-  /** WGSL over element i, with T the element type and s the gradient scale. */
+  /** WGSL lets over vec4 index i, with s the gradient scale. */
   body: string;
 }
 
@@ -83,94 +131,93 @@ const UPDATES = {
   // with stepSize = lr/(1-b1^t) and bc2 = sqrt(1-b2^t) computed on the host.
   adam: {
     read: ['G'],
-    write: ['P', 'M', 'V'],
+    write: { P: 'P[i] - p.stepSize * (m / (sqrt(v) / p.bc2 + p.eps))', M: 'm', V: 'v' },
     params: 'stepSize: f32, bc2: f32, omb1: f32, b2: f32, omb2: f32, eps: f32, wd: f32',
     body: /* wgsl */ `
   let g = G[i] * s + p.wd * P[i];
   let m = M[i] + p.omb1 * (g - M[i]);
-  let v = p.b2 * V[i] + p.omb2 * (g * g);
-  M[i] = m;
-  V[i] = v;
-  P[i] = P[i] - p.stepSize * (m / (sqrt(v) / p.bc2 + p.eps));`,
+  let v = p.b2 * V[i] + p.omb2 * (g * g);`,
   },
   // P -= lr (g s + wd P)
   sgd: {
     read: ['G'],
-    write: ['P'],
+    write: { P: 'P[i] - p.lr * (G[i] * s + p.wd * P[i])' },
     params: 'lr: f32, wd: f32',
-    body: /* wgsl */ `
-  P[i] = P[i] - p.lr * (G[i] * s + p.wd * P[i]);`,
+    body: '',
   },
   // NOTE: SGD momentum as torch.optim.SGD: the first step sets B = d (no dampening);
   // later B = mom B + (1-dampening) d; nesterov steps along d + mom B, else along B.
   sgdMomentum: {
     read: ['G'],
-    write: ['P', 'B'],
+    write: { P: 'P[i] - p.lr * select(b, d + p.mom * b, p.nesterov != 0u)', B: 'b' },
     params: 'lr: f32, wd: f32, mom: f32, omd: f32, first: u32, nesterov: u32',
     body: /* wgsl */ `
   let d = G[i] * s + p.wd * P[i];
-  let b = select(p.mom * B[i] + p.omd * d, d, p.first != 0u);
-  B[i] = b;
-  P[i] = P[i] - p.lr * select(b, d + p.mom * b, p.nesterov != 0u);`,
+  let b = select(p.mom * B[i] + p.omd * d, d, p.first != 0u);`,
   },
   // G *= s
   scale: {
     read: [],
-    write: ['G'],
+    write: { G: 'G[i] * s' },
     params: '',
-    body: /* wgsl */ `
-  G[i] = G[i] * s;`,
+    body: '',
   },
 } satisfies Record<string, Update>;
 
 export type UpdateKind = keyof typeof UPDATES;
 
-function updateCode(u: Update, vec: boolean): string {
-  const T = vec ? 'vec4<f32>' : 'f32';
-  const decl = (name: string, k: number, access: string) =>
-    `@group(0) @binding(${k}) var<storage, ${access}> ${name}: array<${T}>;`;
-  const names = [...u.read, ...u.write];
+function updateCode(u: Update, tabled: boolean): string {
+  const decl = (name: string, k: number, access: string) => `@group(0) @binding(${k}) var<storage, ${access}> ${name}: array<vec4<f32>>;`;
+  const writes = Object.keys(u.write);
+  const names = [...u.read, ...writes];
+  const first = tabled ? 2 : 1;
+  const body = `
+let i = j;${u.body}
+${writes.map((nm) => `let new${nm} = ${u.write[nm]};`).join('\n')}
+${writes.map((nm) => `${nm}[i] = select(new${nm}, ${nm}[i], past);`).join('\n')}`;
   return /* wgsl */ `${WG_INDEX}
-struct Params { n: u32, per: u32,${u.params ? ` ${u.params}` : ''} }
+struct Params { n: u32, per: u32, blocks: u32,${u.params ? ` ${u.params}` : ''} }
 @group(0) @binding(0) var<storage, read> S: array<f32>;
-${names.map((nm, k) => decl(nm, k + 1, k < u.read.length ? 'read' : 'read_write')).join('\n')}
-@group(0) @binding(${names.length + 1}) var<uniform> p: Params;
-// ${u.write.join(', ')} (n) updated in place from ${[...u.read, 'S'].join(', ')}; s = S[0]; per elements an invocation
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let start = wgIndex(wid, nwg) * p.per * ${WG}u + li;
-  let s = S[0];
-  for (var k = 0u; k < p.per; k++) {
-    let i = start + k * ${WG}u;
-    if (i >= p.n) { return; }${u.body.replaceAll('\n', '\n  ')}
-  }
+${tabled ? '@group(0) @binding(1) var<storage, read> T: array<vec2<u32>>;' : ''}
+${names.map((nm, k) => decl(nm, k + first, k < u.read.length ? 'read' : 'read_write')).join('\n')}
+@group(0) @binding(${names.length + first}) var<uniform> p: Params;
+// ${writes.join(', ')} updated in place from ${[...u.read, 'S'].join(', ')} (s = S[0]) over ${tabled ? 'the blocks listed in T' : 'the first n elements'}; per vec4s an invocation
+${MAIN}${blockOf(tabled)}
+  let s = S[0];${overBlock(body)}
 }`;
 }
 
-/** Each update's WGSL: [scalar, vec4]. */
+/** Each update's WGSL: [plain, tabled]. */
 const UPDATE_CODE = Object.fromEntries(
   Object.entries(UPDATES).map(([k, u]) => [k, [updateCode(u, false), updateCode(u, true)]]),
 ) as Record<UpdateKind, [string, string]>;
 
+/** Runs the in-place update `kind` over `pieces` (S is a 1-element gradient scale) with its params (u32 words after n, per and blocks). */
+export function updatePieces(kind: UpdateKind, pieces: readonly Piece[], S: Tensor, params: number[]): void {
+  const u: Update = UPDATES[kind];
+  if (S.size !== 1) throw new Error(`${kind} update: the scale S must have one element`);
+  const { per } = perOf(optimConfig().updatePer);
+  const names = [...u.read, ...Object.keys(u.write)];
+  for (const q of pieces) {
+    if (!q.blocks) continue;
+    const bindings = [S, ...(q.table ? [q.table] : []), ...names.map((nm) => q.bind[nm])];
+    dispatch(UPDATE_CODE[kind][q.table ? 1 : 0], bindings, [q.n, per, q.blocks, ...params], q.blocks);
+  }
+}
+
 /**
  * Runs the in-place update `kind` over the tensors it names (all of one size; S is a
- * 1-element gradient scale) with its params (u32 words after n and per), chunk by chunk.
+ * 1-element gradient scale) with its params, chunk by chunk.
  */
 export function update(kind: UpdateKind, tensors: Record<string, Tensor>, params: number[], chunk?: number): void {
   const u: Update = UPDATES[kind];
-  const names = [...u.read, ...u.write];
-  const n = tensors[u.write[0]].size;
+  const names = [...u.read, ...Object.keys(u.write)];
+  const n = tensors[names[0]].size;
   for (const nm of names) {
     if (tensors[nm].size !== n) throw new Error(`${kind} update: ${nm} has ${tensors[nm].size} elements, not ${n}`);
   }
-  if (tensors.S.size !== 1) throw new Error(`${kind} update: the scale S must have one element`);
-  const per = optimConfig().updatePer;
-  forChunks(n, chunkSize(chunk), (off, len) => {
-    const vec = len % 4 === 0;
-    const count = vec ? len / 4 : len;
-    const bindings = [tensors.S, ...names.map((nm) => range(tensors[nm], off, len))];
-    dispatch(UPDATE_CODE[kind][vec ? 1 : 0], bindings, [count, per, ...params], Math.ceil(count / (per * WG)));
-  });
+  const own = Object.fromEntries(names.map((nm) => [nm, tensors[nm]]));
+  updatePieces(kind, plainPieces(own, n, blockElems('update'), chunk), tensors.S, params);
 }
 
 export interface AdamParams {
@@ -183,12 +230,11 @@ export interface AdamParams {
   step: number;
 }
 
-/** Adam's update of P, M, V in place from G times the scale S (the host does the bias corrections). */
-export function adamUpdate(P: Tensor, G: Tensor, M: Tensor, V: Tensor, S: Tensor, h: AdamParams, chunk?: number): void {
+/** Adam's params words (the host does the bias corrections). */
+export function adamParams(h: AdamParams): number[] {
   const stepSize = h.lr / (1 - h.beta1 ** h.step);
   const bc2 = Math.sqrt(1 - h.beta2 ** h.step);
-  const f = [stepSize, bc2, 1 - h.beta1, h.beta2, 1 - h.beta2, h.eps, h.weightDecay].map(fbits);
-  update('adam', { S, G, P, M, V }, f, chunk);
+  return [stepSize, bc2, 1 - h.beta1, h.beta2, 1 - h.beta2, h.eps, h.weightDecay].map(fbits);
 }
 
 export interface SgdParams {
@@ -199,11 +245,11 @@ export interface SgdParams {
   nesterov: boolean;
 }
 
-/** SGD's update of P (and the momentum buffer B unless null) in place; `first` sets B = d. */
-export function sgdUpdate(P: Tensor, G: Tensor, B: Tensor | null, S: Tensor, h: SgdParams, first: boolean, chunk?: number): void {
-  if (!B) return update('sgd', { S, G, P }, [fbits(h.lr), fbits(h.weightDecay)], chunk);
+/** SGD's kind and params words; `first` sets the momentum buffer B = d. */
+export function sgdParams(h: SgdParams, first: boolean): { kind: 'sgd' | 'sgdMomentum'; params: number[] } {
+  if (h.momentum === 0) return { kind: 'sgd', params: [fbits(h.lr), fbits(h.weightDecay)] };
   const f = [h.lr, h.weightDecay, h.momentum, 1 - h.dampening].map(fbits);
-  update('sgdMomentum', { S, G, P, B }, [...f, first ? 1 : 0, h.nesterov ? 1 : 0], chunk);
+  return { kind: 'sgdMomentum', params: [...f, first ? 1 : 0, h.nesterov ? 1 : 0] };
 }
 
 // ---- global L2 norm ----
@@ -217,34 +263,30 @@ const TREE_SUM = /* wgsl */ `
     workgroupBarrier();
   }`;
 
-function sumSquaresCode(vec: boolean, tree: boolean): string {
-  const T = vec ? 'vec4<f32>' : 'f32';
+function sumSquaresCode(tabled: boolean, tree: boolean): string {
   const store = tree
     ? /* wgsl */ `${TREE_SUM}
   if (li == 0u) { PART[p.base + w] = sv[0]; }`
     : `
   PART[p.base + w * ${WG}u + li] = acc;`;
+  const X = tabled ? 1 : 0;
   return /* wgsl */ `${WG_INDEX}
-struct Params { n: u32, per: u32, base: u32 }
-@group(0) @binding(0) var<storage, read> X: array<${T}>;
-@group(0) @binding(1) var<storage, read_write> PART: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+struct Params { n: u32, per: u32, blocks: u32, base: u32 }
+${tabled ? '@group(0) @binding(0) var<storage, read> T: array<vec2<u32>>;' : ''}
+@group(0) @binding(${X}) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(${X + 1}) var<storage, read_write> PART: array<f32>;
+@group(0) @binding(${X + 2}) var<uniform> p: Params;
 ${tree ? `var<workgroup> sv: array<f32, ${WG}>;` : ''}
-// PART[base + w${tree ? '' : ` * ${WG} + li`}] = sum of X[j]^2 over the per * ${WG} elements of X (n) of workgroup w${tree ? '' : ', invocation li'}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let w = wgIndex(wid, nwg);
-  let start = w * p.per * ${WG}u + li;
-  var acc = 0.0;
-  for (var k = 0u; k < p.per; k++) {
-    let i = start + k * ${WG}u;
-    if (i < p.n) { let x = X[i]; acc += ${vec ? 'dot(x, x)' : 'x * x'}; }
-  }${store}
+// PART[base + w${tree ? '' : ` * ${WG} + li`}] = sum of X^2 over block w (${tabled ? 'listed in T' : 'of the first n elements'})${tree ? '' : ', invocation li'}
+${MAIN}${blockOf(tabled)}
+  var acc = 0.0;${overBlock(`
+let x = select(X[j], vec4<f32>(), past);
+acc += dot(x, x);`)}${store}
 }`;
 }
 
-/** The sum of squares' WGSL: [scalar, vec4] x [flat, tree]. */
-const SUMSQ_CODE = [false, true].map((vec) => [false, true].map((tree) => sumSquaresCode(vec, tree)));
+/** The sum of squares' WGSL: [plain, tabled] x [flat, tree]. */
+const SUMSQ_CODE = [false, true].map((tabled) => [false, true].map((tree) => sumSquaresCode(tabled, tree)));
 
 // NOTE: clip scale as torch.nn.utils.clip_grad_norm_: min(1, maxNorm / (norm + 1e-6)),
 // NaN when the norm is NaN (grads then become NaN, error_if_nonfinite=False); clip = 0 gives 1.
@@ -270,31 +312,30 @@ fn main(@builtin(local_invocation_index) li: u32) {
 }`;
 
 /**
- * The L2 norm over all of `grads` (1-element tensor) and the clip scale
- * min(1, maxNorm / (norm + 1e-6)) (1-element tensor; 1 when `clip` is false), on the GPU.
+ * The L2 norm over the `X` windows of `pieces` (1-element tensor) and the clip scale
+ * min(1, maxNorm / (norm + 1e-6)) (1-element tensor; 1 when `clip` is false), on the GPU:
+ * one dispatch a piece and a final one.
  */
-export function globalNorm(grads: readonly Tensor[], maxNorm: number, clip: boolean, chunk?: number): { norm: Tensor; scale: Tensor } {
-  const c = chunkSize(chunk);
-  const { sumPer, tree } = optimConfig();
-  const pieces: { g: Tensor; off: number; len: number; vec: boolean; per: number; groups: number; base: number }[] = [];
-  let total = 0;
-  for (const g of grads) {
-    forChunks(g.size, c, (off, len) => {
-      const vec = len % 4 === 0;
-      const count = vec ? len / 4 : len;
-      const per = Math.max(1, Math.round(sumPer / (vec ? 4 : 1)));
-      const groups = Math.ceil(count / (per * WG));
-      pieces.push({ g, off, len, vec, per, groups, base: total });
-      total += tree ? groups : groups * WG;
-    });
-  }
-  const part = Tensor.empty([Math.max(1, total)]);
+export function normPieces(pieces: readonly Piece[], maxNorm: number, clip: boolean): { norm: Tensor; scale: Tensor } {
+  const { tree, sumPer } = optimConfig();
+  const { per } = perOf(sumPer);
+  const part = Tensor.empty([Math.max(1, pieces.reduce((s, q) => s + q.blocks * (tree ? 1 : WG), 0))]);
+  let base = 0;
   for (const q of pieces) {
-    dispatch(SUMSQ_CODE[q.vec ? 1 : 0][tree ? 1 : 0], [range(q.g, q.off, q.len), part], [q.vec ? q.len / 4 : q.len, q.per, q.base], q.groups);
+    if (!q.blocks) continue;
+    const bindings = [...(q.table ? [q.table] : []), q.bind.X, part];
+    dispatch(SUMSQ_CODE[q.table ? 1 : 0][tree ? 1 : 0], bindings, [q.n, per, q.blocks, base], q.blocks);
+    base += q.blocks * (tree ? 1 : WG);
   }
   const norm = Tensor.empty([1]);
   const scale = Tensor.empty([1]);
-  dispatch(FINAL, [part, norm, scale], [total, fbits(maxNorm), clip ? 1 : 0], 1);
+  dispatch(FINAL, [part, norm, scale], [base, fbits(maxNorm), clip ? 1 : 0], 1);
   part.dispose();
   return { norm, scale };
+}
+
+/** The L2 norm over all of `grads` and the clip scale, one sum-of-squares dispatch a tensor (and chunk). */
+export function globalNorm(grads: readonly Tensor[], maxNorm: number, clip: boolean, chunk?: number): { norm: Tensor; scale: Tensor } {
+  const block = blockElems('sum');
+  return normPieces(grads.flatMap((g) => plainPieces({ X: g }, g.size, block, chunk)), maxNorm, clip);
 }

@@ -88,7 +88,7 @@ function overPlanes(NC: number, tensors: [Tensor, number][], run: (bindings: Bin
   if (per < 1) throw new Error(`pooling: ${quantum} planes of ${widest} bytes do not fit one storage binding (${limit} bytes)`);
   for (let p0 = 0; p0 < NC; p0 += per) {
     const n = Math.min(per, NC - p0);
-    run(tensors.map(([t, e]) => ({ buffer: t.buffer, byteOffset: 4 * p0 * e, byteLength: 4 * n * e })), n);
+    run(tensors.map(([t, e]) => t.bytes(4 * p0 * e, 4 * n * e)), n);
   }
 }
 
