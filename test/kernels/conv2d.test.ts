@@ -8,6 +8,7 @@ import {
   conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convConfig, convGeom,
 } from '../../src/engine/shaders/conv2d.js';
 import { rand } from '../ref/cpu.js';
+import { SGD } from '../../src/optim/index.js';
 import { conv2dGradRef, conv2dRef, type ConvRefOpts } from '../ref/conv.js';
 import { check, expectClose, toGpu, useGpu } from '../gpu.js';
 
@@ -93,6 +94,52 @@ describe.skipIf(!hasGpu)('conv2d', () => {
         for (const t of [...got, X, W, B, DY]) t.dispose();
       }
     }
+  });
+
+  it('repacks a parameter\'s weights only when it changes (optimiser step, write)', async () => {
+    const x = rand([2, 3, 8, 8], 11), dyA = rand([2, 5, 8, 8], 12);
+    const o = { padding: 1 };
+    const wRef = rand([5, 3, 3, 3], 13, -0.5, 0.5);
+    const w = toGpu(wRef).keep(); // kept, as a parameter
+    w.requiresGrad = true;
+    const opt = new SGD([w], { lr: 0.1 });
+    // one forward and one input gradient; the dispatches they take and their results
+    const run = () => {
+      const d0 = stats().dispatches;
+      const [y, dx] = tidy(() => {
+        const xt = toGpu(x), dy = toGpu(dyA);
+        return [conv2dForward(xt, w, null, o), conv2dBackwardInput(dy, w, xt.shape, o)];
+      });
+      return { y, dx, n: stats().dispatches - d0 };
+    };
+    const expectRef = async (r: { y: Tensor; dx: Tensor }, wr: typeof wRef, what: string) => {
+      expectClose(await r.y.read(), conv2dRef(x, wr, null, o).data, 1e-5, 1e-4, `${what} forward`);
+      expectClose(await r.dx.read(), conv2dGradRef(x, wr, dyA, o).dx.data, 1e-5, 1e-4, `${what} dx`);
+      r.y.dispose();
+      r.dx.dispose();
+    };
+    const first = run();
+    await expectRef(first, wRef, 'first');
+    const again = run();
+    expect(again.n).toBe(first.n - 2); // no repack for the forward nor for dx
+    await expectRef(again, wRef, 'again');
+    // a step changes the weight: repacked once, then cached again
+    const g = rand([5, 3, 3, 3], 14);
+    w.grad = toGpu(g).keep();
+    opt.step();
+    const wStep = { ...wRef, data: wRef.data.map((v, i) => v - 0.1 * g.data[i]) };
+    const stepped = run();
+    expect(stepped.n).toBe(first.n);
+    await expectRef(stepped, wStep, 'after a step');
+    expect(run().n).toBe(first.n - 2);
+    // write() too
+    w.write(Float32Array.from(wRef.data));
+    const written = run();
+    expect(written.n).toBe(first.n);
+    await expectRef(written, wRef, 'after write');
+    opt.dispose();
+    w.grad?.dispose();
+    w.dispose();
   });
 
   it('an empty batch gives empty outputs and zero weight and bias gradients', async () => {

@@ -214,14 +214,24 @@ const PACK = flatKernel('P: u32, Q: u32, R: u32, T: u32, T4: u32, n: u32',
 
 /**
  * Weights viewed as (P, Q, R), regrouped so that a block of T along Q is contiguous
- * (padded to whole vec4s): a kernel reads a tap's T channels with vec4 loads.
+ * (padded to whole vec4s): a kernel reads a tap's T channels with vec4 loads. A kept
+ * weight (a parameter) keeps its packed copy until its version changes (an optimiser
+ * step, a write): release the result with `donePacked`.
  */
 function packWeights(w: Tensor, P: number, Q: number, R: number, T: number): Tensor {
-  const T4 = Math.ceil(T / 4);
-  const n = Math.ceil(Q / T) * P * R * 4 * T4;
-  const wp = Tensor.empty([n]);
-  dispatch(PACK, [w, wp], [P, Q, R, T, T4, n], Math.ceil(n / 64));
-  return wp;
+  const pack = () => {
+    const T4 = Math.ceil(T / 4);
+    const n = Math.ceil(Q / T) * P * R * 4 * T4;
+    const wp = Tensor.empty([n]);
+    dispatch(PACK, [w, wp], [P, Q, R, T, T4, n], Math.ceil(n / 64));
+    return wp;
+  };
+  return w.kept ? w.derive(`conv2d.pack ${P} ${Q} ${R} ${T}`, pack) : pack();
+}
+
+/** Frees packed weights unless the weight keeps them. */
+function donePacked(w: Tensor, wp: Tensor): void {
+  if (!w.kept) wp.dispose();
 }
 
 interface Variant extends ConvConfig {
@@ -429,7 +439,7 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv
     const bufs = [samples(x, sx, ch), wp, samples(y, sy, ch), ...(b ? [b] : [])];
     dispatch(code, bufs, params({ ...g, N: ch[1] }, lanes), groups(lanes, cfg.WG, Math.ceil(g.O / cfg.TO)));
   }
-  wp.dispose();
+  donePacked(w, wp);
   return y;
 }
 
@@ -449,7 +459,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: 
     const z = Math.ceil(g.C / cfg.TO) * g.SH * g.SW;
     dispatch(code, [samples(dy, sy, ch), wp, samples(dx, sx, ch)], params({ ...g, N: ch[1] }, lanes), groups(lanes, cfg.WG, z));
   }
-  wp.dispose();
+  donePacked(w, wp);
   return dx;
 }
 
