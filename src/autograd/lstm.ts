@@ -34,10 +34,11 @@ function stack(ts: readonly Tensor[]): Tensor {
 /** One layer's weights stacked over directions (the parameters themselves when there is one). */
 function layerWeights(ps: readonly LstmParams[]): { w: K.LayerWeights; owned: Tensor[] } {
   const sums = ps.map((p) => binary('add', p.bIh, p.bHh));
-  if (ps.length === 1) return { w: { wIh: ps[0].wIh, wHh: ps[0].wHh, bias: sums[0] }, owned: sums };
-  const w = { wIh: stack(ps.map((p) => p.wIh)), wHh: stack(ps.map((p) => p.wHh)), bias: stack(sums) };
+  const { wF, wB } = K.recurrentWeights(ps.map((p) => p.wHh));
+  if (ps.length === 1) return { w: { wIh: ps[0].wIh, wF, wB, bias: sums[0] }, owned: [...sums, wF, wB] };
+  const w = { wIh: stack(ps.map((p) => p.wIh)), wF, wB, bias: stack(sums) };
   dispose(sums);
-  return { w, owned: [w.wIh, w.wHh, w.bias] };
+  return { w, owned: [w.wIh, wF, wB, w.bias] };
 }
 
 /** Direction d's part of a gradient stacked over directions, shaped like `like`. */

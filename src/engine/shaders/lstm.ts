@@ -8,8 +8,10 @@
 //   HP (D, rows, H)     h_{t-1} as step t saw it (reverse: h_{t+1}), for dW_hh
 //   CP (D, rows, H)     c_{t-1} likewise
 //   O  (rows, D*H)      the output h_t, forward in the first H features, reverse in the last
-// Per step: one matmul h_{t-1} W_hh^T batched over the D directions, then one gate kernel
-// for both directions (two when their steps fall in different chunks).
+// Per step: one kernel for both directions (two when their steps fall in different
+// chunks) that does the recurrent product h_{t-1} W_hh^T (forward; DG_{t+1} W_hh backward)
+// and the gate math; h (forward) and the gate grads (backward) alternate between two
+// halves of a buffer, since every lane of a step reads all of the previous step's.
 // NOTE: gate order i, f, g, o; bias = b_ih + b_hh; zero initial states, as PyTorch.
 
 import { gpu } from '../device.js';
@@ -19,6 +21,7 @@ import { Tensor } from '../tensor.js';
 import { axpy, full } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { reduce } from './reduce.js';
+import { range } from './codegen.js';
 
 const WG = 64;
 
@@ -29,29 +32,46 @@ fn tanh_(x: f32) -> f32 {
   return sign(x) * (1.0 - e) / (1.0 + e);
 }`;
 
-// Both kernels: one invocation per (direction d in [d0, d0+nd), sample n, unit j); the
-// row of direction d's step is (d == 0 ? t0 : t1) * N + n in its chunk.
+// Both kernels: one invocation per (direction d in [d0, d0+nd), block of NB samples from
+// n0, unit j), so that each weight loaded serves NB samples; the row of direction d's step
+// is (d == 0 ? t0 : t1) * N + n in its chunk.
+const NB = 4;
 const STEP_PARAMS = /* wgsl */ `
-struct P { N: u32, H: u32, D: u32, d0: u32, nd: u32, rows: u32, t0: u32, t1: u32 }`;
+struct P { N: u32, H: u32, D: u32, d0: u32, nd: u32, rows: u32, t0: u32, t1: u32, cur: u32 }`;
 const STEP_INDEX = /* wgsl */ `
   let i = wgIndex(wid, nwg) * ${WG}u + li;
-  if (i >= p.nd * p.N * p.H) { return; }
+  let blocks = (p.N + ${NB - 1}u) / ${NB}u;
+  if (i >= p.nd * blocks * p.H) { return; }
   let H = p.H;
   let j = i % H;
-  let n = (i / H) % p.N;
-  let d = p.d0 + i / (p.N * H);
-  let row = select(p.t1, p.t0, d == 0u) * p.N + n;
-  let s = (d * p.N + n) * H + j;            // (D, N, H) states
-  let q = (d * p.rows + row) * H + j;       // (D, rows, H) saved states
-  let g0 = (d * p.rows + row) * 4u * H + j; // (D, rows, 4H) gates
-  let r0 = (d * p.N + n) * 4u * H + j;      // (D, N, 4H) per-step gates
-  let o = row * p.D * H + d * H + j;        // (rows, D*H) output`;
+  let n0 = (i / H) % blocks * ${NB}u;
+  let d = p.d0 + i / (blocks * H);
+  let tr = select(p.t1, p.t0, d == 0u);
+  let half = p.D * p.N * H;                 // (2, D, N, H) states: the halves`;
+
+/** WGSL: sample u of the block (n = n0 + u, clamped to a real one for loads): its indices, then `body` when it exists. */
+function perSample(u: number, body: string): string {
+  return /* wgsl */ `
+  {
+    let n = n0 + ${u}u;
+    let s = (d * p.N + n) * H + j;            // (D, N, H) states
+    let row = tr * p.N + n;
+    let q = (d * p.rows + row) * H + j;       // (D, rows, H) saved states
+    let g0 = (d * p.rows + row) * 4u * H + j; // (D, rows, 4H) gates
+    let o = row * p.D * H + d * H + j;        // (rows, D*H) output
+    if (n < p.N) {${body.replaceAll('\n', '\n    ')}
+    }
+  }`;
+}
+
+/** A sample of the block for loads: n0 + u, or the block's first when past N. */
+const sampleAt = (u: number) => `select(n0, n0 + ${u}u, n0 + ${u}u < p.N)`;
 
 const GATES = /* wgsl */ `${WG_INDEX}${ACT}${STEP_PARAMS}
-@group(0) @binding(0) var<storage, read> R: array<f32>;        // (D, N, 4H) h_{t-1} W_hh^T
+@group(0) @binding(0) var<storage, read> WF: array<vec4<f32>>; // (D, H, H) [d, k, j] = W_hh[d, (i, f, g, o) H + j, k]
 @group(0) @binding(1) var<storage, read> BIAS: array<f32>;     // (D, 4H) b_ih + b_hh
 @group(0) @binding(2) var<storage, read_write> G: array<f32>;  // (D, rows, 4H) x_t W_ih^T -> i, f, g, o
-@group(0) @binding(3) var<storage, read_write> HS: array<f32>; // (D, N, H) h_{t-1} -> h_t
+@group(0) @binding(3) var<storage, read_write> HS: array<f32>; // (2, D, N, H) h_{t-1} in half cur -> h_t in the other
 @group(0) @binding(4) var<storage, read_write> CS: array<f32>; // (D, N, H) c_{t-1} -> c_t
 @group(0) @binding(5) var<storage, read_write> HP: array<f32>; // (D, rows, H) saved h_{t-1}
 @group(0) @binding(6) var<storage, read_write> CP: array<f32>; // (D, rows, H) saved c_{t-1}
@@ -62,46 +82,80 @@ const GATES = /* wgsl */ `${WG_INDEX}${ACT}${STEP_PARAMS}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   ${STEP_INDEX}
   let b0 = d * 4u * H + j;
-  let gi = sigm(G[g0] + R[r0] + BIAS[b0]);
-  let gf = sigm(G[g0 + H] + R[r0 + H] + BIAS[b0 + H]);
-  let gg = tanh_(G[g0 + 2u * H] + R[r0 + 2u * H] + BIAS[b0 + 2u * H]);
-  let go = sigm(G[g0 + 3u * H] + R[r0 + 3u * H] + BIAS[b0 + 3u * H]);
-  let cp = CS[s];
-  let c = gf * cp + gi * gg;
-  let h = go * tanh_(c);
-  G[g0] = gi; G[g0 + H] = gf; G[g0 + 2u * H] = gg; G[g0 + 3u * H] = go;
-  HP[q] = HS[s]; CP[q] = cp;
-  HS[s] = h; CS[s] = c;
-  O[o] = h;
+  let bias = vec4<f32>(BIAS[b0], BIAS[b0 + H], BIAS[b0 + 2u * H], BIAS[b0 + 3u * H]);
+  ${range(NB).map((u) => `let h${u} = p.cur * half + (d * p.N + ${sampleAt(u)}) * H;`).join('\n  ')}
+  ${range(NB).map((u) => `var a${u} = bias;`).join(' ')}
+  var w = d * H * H + j;
+  for (var k = 0u; k < H; k++) {
+    let wk = WF[w];
+    ${range(NB).map((u) => `a${u} += HS[h${u} + k] * wk;`).join('\n    ')}
+    w += H;
+  }${range(NB).map((u) => perSample(u, `
+let a = a${u} + vec4<f32>(G[g0], G[g0 + H], G[g0 + 2u * H], G[g0 + 3u * H]);
+let gi = sigm(a.x);
+let gf = sigm(a.y);
+let gg = tanh_(a.z);
+let go = sigm(a.w);
+let cp = CS[s];
+let c = gf * cp + gi * gg;
+let h = go * tanh_(c);
+G[g0] = gi; G[g0 + H] = gf; G[g0 + 2u * H] = gg; G[g0 + 3u * H] = go;
+HP[q] = HS[p.cur * half + s]; CP[q] = cp;
+HS[(1u - p.cur) * half + s] = h; CS[s] = c;
+O[o] = h;`)).join('')}
 }`;
 
 const GATES_BACKWARD = /* wgsl */ `${WG_INDEX}${ACT}${STEP_PARAMS}
 @group(0) @binding(0) var<storage, read> DO: array<f32>;       // (rows, D*H) dL/dh_t from the output
-@group(0) @binding(1) var<storage, read> DHR: array<f32>;      // (D, N, H) dL/dh_t through the recurrence
+@group(0) @binding(1) var<storage, read> WB: array<vec4<f32>>; // (D, H, H) [d, k, j] = W_hh[d, (i, f, g, o) H + k, j]
 @group(0) @binding(2) var<storage, read> CP: array<f32>;       // (D, rows, H) c_{t-1}
 @group(0) @binding(3) var<storage, read_write> G: array<f32>;  // (D, rows, 4H) i, f, g, o -> their pre-activation grads
-@group(0) @binding(4) var<storage, read_write> DG: array<f32>; // (D, N, 4H) the same grads, for dh_{t-1} = DG W_hh
+@group(0) @binding(4) var<storage, read_write> DG: array<vec4<f32>>; // (2, D, N, H) step t+1's gate grads (i, f, g, o) in half cur -> step t's in the other
 @group(0) @binding(5) var<storage, read_write> CS: array<f32>; // (D, N, H) c_t -> c_{t-1}
 @group(0) @binding(6) var<storage, read_write> DC: array<f32>; // (D, N, H) dL/dc_{t+1} f_{t+1} -> dL/dc_t f_t
 @group(0) @binding(7) var<uniform> p: P;
-// The gate grads of step t from dh_t = DO + DHR and dc_t = DC + dh_t o (1 - tanh^2 c_t)
+// The gate grads of step t from dh_t = DO + DG_{t+1} W_hh and dc_t = DC + dh_t o (1 - tanh^2 c_t)
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   ${STEP_INDEX}
-  let gi = G[g0]; let gf = G[g0 + H]; let gg = G[g0 + 2u * H]; let go = G[g0 + 3u * H];
-  let tc = tanh_(CS[s]);
-  let cp = CP[q];
-  let dh = DO[o] + DHR[s];
-  let dc = DC[s] + dh * go * (1.0 - tc * tc);
-  let dai = dc * gg * gi * (1.0 - gi);
-  let daf = dc * cp * gf * (1.0 - gf);
-  let dag = dc * gi * (1.0 - gg * gg);
-  let dao = dh * tc * go * (1.0 - go);
-  G[g0] = dai; G[g0 + H] = daf; G[g0 + 2u * H] = dag; G[g0 + 3u * H] = dao;
-  DG[r0] = dai; DG[r0 + H] = daf; DG[r0 + 2u * H] = dag; DG[r0 + 3u * H] = dao;
-  CS[s] = cp;
-  DC[s] = dc * gf;
+  ${range(NB).map((u) => `let g${u} = p.cur * half + (d * p.N + ${sampleAt(u)}) * H;`).join('\n  ')}
+  ${range(NB).map((u) => `var dr${u} = 0.0;`).join(' ')}
+  var w = d * H * H + j;
+  for (var k = 0u; k < H; k++) {
+    let wk = WB[w];
+    ${range(NB).map((u) => `dr${u} += dot(DG[g${u} + k], wk);`).join('\n    ')}
+    w += H;
+  }${range(NB).map((u) => perSample(u, `
+let gi = G[g0]; let gf = G[g0 + H]; let gg = G[g0 + 2u * H]; let go = G[g0 + 3u * H];
+let tc = tanh_(CS[s]);
+let cp = CP[q];
+let dh = DO[o] + dr${u};
+let dc = DC[s] + dh * go * (1.0 - tc * tc);
+let dai = dc * gg * gi * (1.0 - gi);
+let daf = dc * cp * gf * (1.0 - gf);
+let dag = dc * gi * (1.0 - gg * gg);
+let dao = dh * tc * go * (1.0 - go);
+G[g0] = dai; G[g0 + H] = daf; G[g0 + 2u * H] = dag; G[g0 + 3u * H] = dao;
+DG[(1u - p.cur) * half + s] = vec4<f32>(dai, daf, dag, dao);
+CS[s] = cp;
+DC[s] = dc * gf;`)).join('')}
 }`;
+
+/**
+ * W_hh (4H, H) of each direction laid out for the step kernels, the four gates of a
+ * (k, j) pair as one vec4: forward [d, k, j, q] = W_hh[q H + j, k]; backward
+ * [d, k, j, q] = W_hh[q H + k, j].
+ */
+export function recurrentWeights(wHh: readonly Tensor[]): { wF: Tensor; wB: Tensor } {
+  const H = wHh[0].shape[1];
+  const wF = Tensor.empty([wHh.length, H, H, 4]), wB = Tensor.empty([wHh.length, H, H, 4]);
+  wHh.forEach((w, d) => {
+    // source (q, a, b) at (q H + a) H + b
+    stridedCopy(w, wF, [4, H, H], [H * H, H, 1], [1, 4, 4 * H], 0, d * 4 * H * H);
+    stridedCopy(w, wB, [4, H, H], [H * H, H, 1], [1, 4 * H, 4], 0, d * 4 * H * H);
+  });
+  return { wF, wB };
+}
 
 /** Sizes of one layer: batch N, steps T, hidden H, directions D, steps per chunk tc. */
 export interface SeqShape {
@@ -115,7 +169,8 @@ export interface SeqShape {
 /** The weights of one layer, stacked over directions. */
 export interface LayerWeights {
   wIh: Tensor; // (D, 4H, In)
-  wHh: Tensor; // (D, 4H, H)
+  wF: Tensor; // (D, H, H, 4) W_hh for the forward step (see recurrentWeights)
+  wB: Tensor; // (D, H, H, 4) W_hh for the backward step
   bias: Tensor; // (D, 4H) b_ih + b_hh
 }
 
@@ -181,10 +236,10 @@ export function fromTimeChunks(chunks: readonly Tensor[], s: SeqShape, limit?: n
  * when their rows share a chunk, else one per direction (a buffer may not be bound twice
  * for writing).
  */
-function stepDispatches(ts: number[], s: SeqShape, run: (chunk: number, d0: number, nd: number, params: number[]) => void): void {
+function stepDispatches(ts: number[], cur: number, s: SeqShape, run: (chunk: number, d0: number, nd: number, params: number[]) => void): void {
   const cs = ts.map((t) => Math.floor(t / s.tc));
   const tl = ts.map((t) => t % s.tc);
-  const params = (c: number, d0: number, nd: number) => [s.N, s.H, s.D, d0, nd, chunkLen(s, c) * s.N, tl[0], tl[1] ?? 0];
+  const params = (c: number, d0: number, nd: number) => [s.N, s.H, s.D, d0, nd, chunkLen(s, c) * s.N, tl[0], tl[1] ?? 0, cur];
   if (s.D === 1 || cs[0] === cs[1]) run(cs[0], 0, s.D, params(cs[0], 0, s.D));
   else for (let d = 0; d < s.D; d++) run(cs[d], d, 1, params(cs[d], d, 1));
 }
@@ -196,13 +251,11 @@ export function lstmLayerForward(xs: readonly Tensor[], w: LayerWeights, s: SeqS
   const hp = xs.map((x) => Tensor.empty([D, x.shape[0], H]));
   const cp = xs.map((x) => Tensor.empty([D, x.shape[0], H]));
   const o = xs.map((x) => Tensor.empty([x.shape[0], D * H]));
-  const h = full([D, N, H], 0), c = full([D, N, H], 0);
+  const h = full([2, D, N, H], 0), c = full([D, N, H], 0);
   for (let t = 0; t < T; t++) {
-    const r = matmul(h, w.wHh, { transB: true }); // (D, N, 4H)
-    stepDispatches([t, T - 1 - t], s, (k, d0, nd, params) =>
-      dispatch(GATES, [r, w.bias, g[k], h, c, hp[k], cp[k], o[k]], params, Math.ceil((nd * N * H) / WG)),
+    stepDispatches([t, T - 1 - t], t % 2, s, (k, d0, nd, params) =>
+      dispatch(GATES, [w.wF, w.bias, g[k], h, c, hp[k], cp[k], o[k]], params, Math.ceil((nd * Math.ceil(N / NB) * H) / WG)),
     );
-    r.dispose();
   }
   h.dispose();
   return { o, saved: { g, hp, cp, c } };
@@ -217,19 +270,13 @@ export function lstmLayerBackward(dO: readonly Tensor[], xs: readonly Tensor[], 
   const { N, T, H, D } = s;
   const { g, hp, cp, c } = saved;
   const dc = full([D, N, H], 0);
-  const dg = Tensor.empty([D, N, 4 * H]);
-  let dhr = full([D, N, H], 0);
+  const dg = full([2, D, N, H, 4], 0);
   for (let t = 0; t < T; t++) {
-    stepDispatches([T - 1 - t, t], s, (k, d0, nd, params) =>
-      dispatch(GATES_BACKWARD, [dO[k], dhr, cp[k], g[k], dg, c, dc], params, Math.ceil((nd * N * H) / WG)),
+    stepDispatches([T - 1 - t, t], t % 2, s, (k, d0, nd, params) =>
+      dispatch(GATES_BACKWARD, [dO[k], w.wB, cp[k], g[k], dg, c, dc], params, Math.ceil((nd * Math.ceil(N / NB) * H) / WG)),
     );
-    if (t < T - 1) {
-      const next = matmul(dg, w.wHh); // (D, N, H) dh_{t-1} through the recurrence
-      dhr.dispose();
-      dhr = next;
-    }
   }
-  for (const t of [dhr, dc, dg, c]) t.dispose();
+  for (const t of [dc, dg, c]) t.dispose();
   const sum = (acc: Tensor | null, part: Tensor) => {
     if (!acc) return part;
     axpy(acc, part);
