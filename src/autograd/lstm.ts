@@ -41,8 +41,9 @@ function layerWeights(ps: readonly LstmParams[]): { w: K.LayerWeights; owned: Te
   return { w, owned: [w.wIh, wF, wB, w.bias] };
 }
 
-/** Direction d's part of a gradient stacked over directions, shaped like `like`. */
+/** Direction d's part of a gradient stacked over directions, shaped like `like` (a view when aligned). */
 function unstack(g: Tensor, d: number, D: number, like: Tensor): Tensor {
+  if (D > 1 && g.aligned(d * like.size)) return g.viewAt(d * like.size, like.shape);
   const part = D === 1 ? g : slice(g, [d, ...like.shape.map(() => 0)], [1, ...like.shape]);
   const v = part.view(like.shape);
   part.dispose();

@@ -131,11 +131,16 @@ export class Tensor {
     const st = this.storage;
     if (!st) throw new Error('tensor used after dispose()');
     const offset = this.offset + first * 4;
-    if (offset % gpu().limits.minStorageBufferOffsetAlignment !== 0 || first < 0 || first + numel(shape) > this.size) {
+    if (!this.aligned(first) || first < 0 || first + numel(shape) > this.size) {
       throw new Error(`viewAt(${first}, [${shape}]) of a tensor of ${this.size} elements: out of range or misaligned`);
     }
     st.refs++;
     return new Tensor(st, shape, this.dtype, offset);
+  }
+
+  /** Whether a view from element `first` (viewAt) can be bound: its offset is aligned. */
+  aligned(first: number): boolean {
+    return (this.offset + first * 4) % gpu().limits.minStorageBufferOffsetAlignment === 0;
   }
 
   /** Whether both tensors are the same elements of the same buffer. */

@@ -69,6 +69,7 @@ export abstract class Optimizer<S extends Record<string, Tensor | number>> {
   protected stateSlots(i: number, keys: readonly string[], zero: boolean): Record<string, Tensor> {
     return Object.fromEntries(keys.map((k) => [k, zero ? this.flat.slot(k, i).clear() : this.flat.slot(k, i)]));
   }
+
   protected abstract hyper(): Hyper;
   protected abstract setHyper(h: Hyper): void;
 

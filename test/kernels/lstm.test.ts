@@ -68,6 +68,10 @@ describe.skipIf(!hasGpu)('lstm', () => {
     await checkCase({ N: 1, T: 5, In: 5, H: 3, layers: 1, bidirectional: false }, 200, true);
   });
 
+  it('backward vs finite differences with aligned sizes (each direction\'s gradient a view of the stacked one; In=16 H=16)', async () => {
+    await checkCase({ N: 2, T: 3, In: 16, H: 16, layers: 1, bidirectional: true }, 150, true);
+  });
+
   it('time chunks and batch ranges give the same values and gradients', async () => {
     const c = { N: 3, T: 7, In: 5, H: 3, layers: 2, bidirectional: true };
     // one step is 3 * 24 floats: 400 bytes -> chunks of 1 step, x and y bound 1-2 samples at a time
