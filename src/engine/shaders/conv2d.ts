@@ -190,9 +190,9 @@ function loadWeights(TO: number, taps: number, tap: (t: string) => string, ok?: 
 }
 
 /** A kernel with one lane per `count` item: `j` is the lane; reads IN, writes OUT. */
-const flatKernel = (fields: string, comment: string, count: string, body: string) => /* wgsl */ `${WG_INDEX}
+const flatKernel = (fields: string, comment: string, count: string, body: string, prelude = '') => /* wgsl */ `${WG_INDEX}
 struct P { ${fields} }
-@group(0) @binding(0) var<storage, read> IN: array<f32>;
+@group(0) @binding(0) var<storage, read> IN: array<f32>;${prelude}
 @group(0) @binding(1) var<storage, read_write> OUT: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
 // ${comment}
@@ -203,35 +203,56 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   ${body}
 }`;
 
+/** WGSL: element j of weights IN viewed as (P, Q, R) and packed as (Q/T, P, R, 4*T4) [blk, a, r, i] = IN [a, blk*T + i, r], zero past T or Q. */
+const PACKED = /* wgsl */ `
+fn packed(j: u32, P: u32, Q: u32, R: u32, T: u32, T4: u32) -> f32 {
+  let i = j % (4u * T4);
+  let t = j / (4u * T4);
+  let r = t % R;
+  let a = (t / R) % P;
+  let q = t / (R * P) * T + i;
+  return select(0.0, IN[(a * Q + min(q, Q - 1u)) * R + r], i < T && q < Q);
+}`;
+
 const PACK = flatKernel('P: u32, Q: u32, R: u32, T: u32, T4: u32, n: u32',
-  'OUT (Q/T, P, R, 4*T4) [blk, a, r, i] = IN (P, Q, R) [a, blk*T + i, r], zero past T or Q', 'p.n', `
-  let i = j % (4u * p.T4);
-  let t = j / (4u * p.T4);
-  let r = t % p.R;
-  let a = (t / p.R) % p.P;
-  let q = t / (p.R * p.P) * p.T + i;
-  OUT[j] = select(0.0, IN[(a * p.Q + min(q, p.Q - 1u)) * p.R + r], i < p.T && q < p.Q);`);
+  'OUT (n) = IN (P, Q, R) packed in blocks of T along Q', 'p.n', `
+  OUT[j] = packed(j, p.P, p.Q, p.R, p.T, p.T4);`, PACKED);
+
+const PACK_BOTH = flatKernel('O: u32, C: u32, KK: u32, TF: u32, TF4: u32, nF: u32, TD: u32, TD4: u32, n: u32',
+  'OUT = w (O, C, KK) packed for the forward (blocks of TF along O) in [0, nF), then for dx (blocks of TD along C)', 'p.n', `
+  if (j < p.nF) { OUT[j] = packed(j, 1u, p.O, p.C * p.KK, p.TF, p.TF4); }
+  else { OUT[j] = packed(j - p.nF, p.O, p.C, p.KK, p.TD, p.TD4); }`, PACKED);
+
+/** Floats of weights (P, Q, R) packed in blocks of T along Q (padded to whole vec4s). */
+const packedSize = (P: number, Q: number, R: number, T: number) => Math.ceil(Q / T) * P * R * 4 * Math.ceil(T / 4);
 
 /**
- * Weights viewed as (P, Q, R), regrouped so that a block of T along Q is contiguous
- * (padded to whole vec4s): a kernel reads a tap's T channels with vec4 loads. A kept
- * weight (a parameter) keeps its packed copy until its version changes (an optimiser
- * step, a write): release the result with `donePacked`.
+ * Weights regrouped so that a block of TO channels is contiguous (padded to whole
+ * vec4s): a kernel reads a tap's channels with vec4 loads. The forward takes blocks along
+ * O of the (1, O, C*KH*KW) view, dx blocks along C of the (O, C, KH*KW) view. A kept
+ * weight (a parameter) keeps both layouts, made in one dispatch, until its version
+ * changes (an optimiser step, a write); others are packed per call. Call `done` after use.
  */
-function packWeights(w: Tensor, P: number, Q: number, R: number, T: number): Tensor {
-  const pack = () => {
-    const T4 = Math.ceil(T / 4);
-    const n = Math.ceil(Q / T) * P * R * 4 * T4;
+function packWeights(w: Tensor, g: ConvGeom, kind: 'fwd' | 'dx', TO: number): { wp: Binding; done: () => void } {
+  const [O, C, KK] = [g.O, g.C, g.KH * g.KW];
+  if (!w.kept) {
+    const [P, Q, R] = kind === 'fwd' ? [1, O, C * KK] : [O, C, KK];
+    const n = packedSize(P, Q, R, TO);
     const wp = Tensor.empty([n]);
-    dispatch(PACK, [w, wp], [P, Q, R, T, T4, n], Math.ceil(n / 64));
-    return wp;
-  };
-  return w.kept ? w.derive(`conv2d.pack ${P} ${Q} ${R} ${T}`, pack) : pack();
-}
-
-/** Frees packed weights unless the weight keeps them. */
-function donePacked(w: Tensor, wp: Tensor): void {
-  if (!w.kept) wp.dispose();
+    dispatch(PACK, [w, wp], [P, Q, R, TO, Math.ceil(TO / 4), n], Math.ceil(n / 64));
+    return { wp, done: () => wp.dispose() };
+  }
+  const TF = kind === 'fwd' ? TO : convConfig('fwd', g).TO;
+  const TD = kind === 'dx' ? TO : convConfig('dx', g).TO;
+  const nF = Math.ceil(packedSize(1, O, C * KK, TF) / 64) * 64; // the dx part starts aligned
+  const nD = packedSize(O, C, KK, TD);
+  const both = w.derive(`conv2d.pack ${TF} ${TD}`, () => {
+    const t = Tensor.empty([nF + nD]);
+    dispatch(PACK_BOTH, [w, t], [O, C, KK, TF, Math.ceil(TF / 4), nF, TD, Math.ceil(TD / 4), nF + nD], Math.ceil((nF + nD) / 64));
+    return t;
+  });
+  const wp = kind === 'fwd' ? both.bytes(0, packedSize(1, O, C * KK, TF) * 4) : both.bytes(nF * 4, nD * 4);
+  return { wp, done: () => {} };
 }
 
 interface Variant extends ConvConfig {
@@ -432,14 +453,14 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv
   if (y.size === 0) return y;
   const v = { ...variant(cfg, g, g.W % 4 === 0, g.OW % 4 === 0), bias: !!b, relu: !!opts.relu };
   const code = cached({ k: 'fwd', ...v }, () => forwardCode(v));
-  const wp = packWeights(w, 1, g.O, g.C * g.KH * g.KW, cfg.TO);
+  const { wp, done } = packWeights(w, g, 'fwd', cfg.TO);
   const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
   for (const ch of batchChunks(g.N, [sx, sy], cfg.maxBinding)) {
     const lanes = ch[1] * g.OH * Math.ceil(g.OW / cfg.TP);
     const bufs = [samples(x, sx, ch), wp, samples(y, sy, ch), ...(b ? [b] : [])];
     dispatch(code, bufs, params({ ...g, N: ch[1] }, lanes), groups(lanes, cfg.WG, Math.ceil(g.O / cfg.TO)));
   }
-  donePacked(w, wp);
+  done();
   return y;
 }
 
@@ -451,7 +472,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: 
   if (dx.size === 0) return dx;
   const v = variant(cfg, g, g.SW === 1 && g.OW % 4 === 0, g.SW === 1 && g.W % 4 === 0);
   const code = cached({ k: 'dx', ...v }, () => inputGradCode(v));
-  const wp = packWeights(w, g.O, g.C, g.KH * g.KW, cfg.TO);
+  const { wp, done } = packWeights(w, g, 'dx', cfg.TO);
   const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
   for (const ch of batchChunks(g.N, [sx, sy], cfg.maxBinding)) {
     // lanes of the largest residue class
@@ -459,7 +480,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: 
     const z = Math.ceil(g.C / cfg.TO) * g.SH * g.SW;
     dispatch(code, [samples(dy, sy, ch), wp, samples(dx, sx, ch)], params({ ...g, N: ch[1] }, lanes), groups(lanes, cfg.WG, z));
   }
-  donePacked(w, wp);
+  done();
   return dx;
 }
 
