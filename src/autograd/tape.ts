@@ -14,6 +14,13 @@ export interface Node {
 
 let enabled = true;
 
+/**
+ * Where a leaf's gradient is to live (a slot of an optimiser's gradient arena,
+ * src/optim/flat.ts): backward moves a new gradient there at once, so that its own
+ * buffer is free again for the rest of the backward pass.
+ */
+export const gradSlots = new WeakMap<Tensor, Tensor>();
+
 export function isGradEnabled(): boolean {
   return enabled;
 }
@@ -107,8 +114,11 @@ export function backward(root: Tensor, grad?: Tensor): void {
       if (inp?.requiresGrad) {
         if (gi.size !== inp.size) throw new Error(`internal: gradient of shape [${gi.shape}] for input of shape [${inp.shape}]`);
         if (!inp.node) {
-          if (!inp.grad) inp.grad = reshaped(refs.get(gi) === 1 && !gi.kept ? gi.view(gi.shape) : unary('copy', gi), inp.shape).keep();
-          else axpy(inp.grad, gi);
+          if (!inp.grad) {
+            inp.grad = reshaped(refs.get(gi) === 1 && !gi.kept ? gi.view(gi.shape) : unary('copy', gi), inp.shape).keep();
+            const slot = gradSlots.get(inp);
+            if (slot && !slot.disposed) inp.grad.moveInto(slot);
+          } else axpy(inp.grad, gi);
         } else {
           const prev = grads.get(inp);
           if (!prev) {

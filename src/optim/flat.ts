@@ -14,6 +14,7 @@
 // in several windows. Dispatches per kernel = windows (1 for a ResNet18, 3 for a ViT-B/16).
 
 import { Tensor } from '../engine/tensor.js';
+import { gradSlots } from '../autograd/tape.js';
 import { blockElems, chunkSize, type Piece } from '../engine/shaders/optim.js';
 
 const ALIGN = 64;
@@ -58,7 +59,7 @@ export class FlatParams {
   private tables: Tables[] = [];
   private disposed = false;
 
-  /** Lays `params` out (nothing is allocated or moved before the first pack()); `chunk` caps a window's elements. */
+  /** Lays `params` out; `chunk` caps a window's elements. Call place() to allocate and move them. */
   constructor(params: readonly Tensor[], chunk?: number) {
     this.params = [...params];
     const c = chunkSize(chunk);
@@ -106,8 +107,18 @@ export class FlatParams {
       const buckets = this.bucketSizes.map((n) => Tensor.zeros([n]).keep());
       const slots = this.params.map((p, i) => buckets[this.slots[i].bucket].viewAt(this.slots[i].first, p.shape).keep());
       this.arenas.set(name, (a = { buckets, slots }));
+      if (name === 'G') slots.forEach((g, i) => gradSlots.set(this.params[i], g));
     }
     return a;
+  }
+
+  /**
+   * Allocates the P and G arenas and moves the parameters in (before the first forward,
+   * so that neither lands on the step's high-water mark); backward then puts each new
+   * gradient straight into its slot.
+   */
+  place(): void {
+    this.pack();
   }
 
   /** Parameter i's slot in the arena `name` (a view shaped as the parameter). */
@@ -185,7 +196,10 @@ export class FlatParams {
     for (const t of this.tables) disposeTables(t);
     this.tables = [];
     this.disposed = true;
-    for (const p of this.params) if (owner.get(p) === this) owner.delete(p);
+    for (const p of this.params) {
+      if (owner.get(p) === this) owner.delete(p);
+      if (gradSlots.get(p)?.disposed) gradSlots.delete(p);
+    }
   }
 }
 

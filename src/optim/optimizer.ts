@@ -41,6 +41,7 @@ export abstract class Optimizer<S extends Record<string, Tensor | number>> {
     this.lr = lr;
     this.state = new Array(params.length).fill(undefined);
     this.flat = new FlatParams(this.params, chunkElems);
+    this.flat.place();
   }
 
   /** Drops every gradient (PyTorch's zero_grad(set_to_none=True)), freeing it. */

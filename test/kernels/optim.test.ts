@@ -500,7 +500,9 @@ describe.skipIf(!hasGpu)('state dicts', () => {
     const before = liveTensors();
     expect(() => opt.loadStateDict(sd)).toThrow(/exp_avg/);
     expect(liveTensors()).toBe(before);
-    expect(() => new SGD(ps).loadStateDict({ ...sd, state: {} })).toThrow(/momentum/);
+    const sgd = new SGD(ps);
+    expect(() => sgd.loadStateDict({ ...sd, state: {} })).toThrow(/momentum/);
+    sgd.dispose();
     sd.state[0].exp_avg = new Float32Array(5);
     sd.param_groups[0].betas = [0.9, 1.5];
     expect(() => opt.loadStateDict(sd)).toThrow(/beta/);
