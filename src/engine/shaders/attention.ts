@@ -15,7 +15,7 @@ import { gpu } from '../device.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 import { full } from './elementwise.js';
-import { range } from './codegen.js';
+import { range, kernelCode } from './codegen.js';
 
 /**
  * Block configuration: WG invocations per workgroup, each owning RQ rows (so that every
@@ -208,16 +208,13 @@ const gradKV: Spec = {
 };
 
 const SPECS = { forward, gradQ, gradKV };
-const codes = new Map<string, string>();
 
 function launch(kind: keyof typeof SPECS, dims: AttentionDims, scale: number, bindings: Tensor[], cfg?: AttentionConfig): void {
   const { BH, H, Tq, Tk, d, layout } = dims;
   if (d % 4 !== 0) throw new Error(`attention kernels need a head size that is a multiple of 4, got ${d}`);
   const c = cfg ?? attentionConfig(d);
   const D4 = rowVec4s(d, c);
-  const key = `${kind}:${D4}:${c.WG}:${c.RQ}:${c.KB}:${c.unroll}`;
-  let src = codes.get(key);
-  if (!src) codes.set(key, (src = code(SPECS[kind], D4, c)));
+  const src = kernelCode(['attention', kind, D4, c.WG, c.RQ, c.KB, c.unroll], () => code(SPECS[kind], D4, c));
   // row strides (b, h, t) in vec4s
   const strides = (T: number) => (layout === 'bhtd' ? [H * T * d, T * d, d] : [T * H * d, d, H * d]).map((s) => s / 4);
   const params = [Tq, Tk, H, d / 4, ...strides(Tq), 0, ...strides(Tk), 0, fbits(scale * LOG2E), fbits(scale), BH];

@@ -22,7 +22,7 @@ import { Tensor, type Shape } from '../tensor.js';
 import { full } from './elementwise.js';
 import { reduce } from './reduce.js';
 import { enableSubgroups, laneValues, shareAcross, subgroupParam } from './subgroup.js';
-import { C4, range } from './codegen.js';
+import { C4, range, kernelCode } from './codegen.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -405,13 +405,8 @@ ${MAIN(v.WG, 'p.C * p.KH', false, '', sg)}
 }`;
 }
 
-const codes = new Map<string, string>();
-function cached(key: object, make: () => string): string {
-  const k = JSON.stringify(key);
-  let c = codes.get(k);
-  if (c === undefined) codes.set(k, (c = make()));
-  return c;
-}
+/** The cache key of a variant: its family, then every field. */
+const key = (kind: string, v: Variant) => [kind, v.TO, v.TP, v.WG, v.sg, v.KW, v.SW, v.PW, v.vecIn, v.vecOut, v.bias, v.relu];
 
 const params = (g: ConvGeom, lanes: number, rows = 0, z0 = 0) => [g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.KH, g.SH, g.PH, lanes, rows, z0];
 const variant = ({ TO, TP, WG, sg }: ConvConfig, g: ConvGeom, vecIn: boolean, vecOut: boolean): Variant => ({ TO, TP, WG, sg: sg ?? 0, KW: g.KW, SW: g.SW, PW: g.PW, vecIn, vecOut });
@@ -452,7 +447,7 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv
   const y = Tensor.empty([g.N, g.O, g.OH, g.OW]);
   if (y.size === 0) return y;
   const v = { ...variant(cfg, g, g.W % 4 === 0, g.OW % 4 === 0), bias: !!b, relu: !!opts.relu };
-  const code = cached({ k: 'fwd', ...v }, () => forwardCode(v));
+  const code = kernelCode(key('conv.fwd', v), () => forwardCode(v));
   const { wp, done } = packWeights(w, g, 'fwd', cfg.TO);
   const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
   for (const ch of batchChunks(g.N, [sx, sy], cfg.maxBinding)) {
@@ -471,7 +466,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: 
   const dx = Tensor.empty(xShape);
   if (dx.size === 0) return dx;
   const v = variant(cfg, g, g.SW === 1 && g.OW % 4 === 0, g.SW === 1 && g.W % 4 === 0);
-  const code = cached({ k: 'dx', ...v }, () => inputGradCode(v));
+  const code = kernelCode(key('conv.dx', v), () => inputGradCode(v));
   const { wp, done } = packWeights(w, g, 'dx', cfg.TO);
   const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
   for (const ch of batchChunks(g.N, [sx, sy], cfg.maxBinding)) {
@@ -493,7 +488,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: Shape, opts:
   if (g.N === 0) return full(wShape, 0);
   const cfg = config ?? convConfig('dw', g);
   const v = variant(cfg, g, g.W % 4 === 0, g.OW % 4 === 0);
-  const code = cached({ k: 'dw', ...v }, () => weightGradCode(v));
+  const code = kernelCode(key('conv.dw', v), () => weightGradCode(v));
   const gx = Math.ceil((g.C * g.KH) / cfg.WG), gy = Math.ceil(g.O / cfg.TO);
   const wsize = g.O * g.C * g.KH * g.KW;
   // rows (n, oh) per partial sum: enough partial sums to spread the work, few enough to fit one binding

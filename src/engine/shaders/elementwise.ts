@@ -1,6 +1,7 @@
 // Elementwise kernels: each op is one table row (a WGSL expression) expanded by one
 // template. Unary ops see `x` and the scalar param `s`; binary ops see `a`, `b`, `s`.
 
+import { kernelCode } from './codegen.js';
 import { cpuKernels } from '../kernels.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
@@ -157,16 +158,10 @@ struct P { n: u32, per: u32, v: f32 }
 // Y[i] = v
 ${forEach('Y[i] = p.v;')}`;
 
-const codeCache = new Map<string, string>();
-function cached(key: string, make: () => string): string {
-  let c = codeCache.get(key);
-  if (c === undefined) codeCache.set(key, (c = make()));
-  return c;
-}
 
 export function unary(op: UnaryOp, x: Tensor, s = 0): Tensor {
   const y = Tensor.empty(x.shape);
-  dispatch(cached(`u:${op}`, () => unaryCode(UNARY[op])), [x, y], [x.size, perInvocation(), fbits(s)], groupsFor(x.size));
+  dispatch(kernelCode(['unary', op], () => unaryCode(UNARY[op])), [x, y], [x.size, perInvocation(), fbits(s)], groupsFor(x.size));
   return y;
 }
 
@@ -216,7 +211,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor, s = 0): Tensor {
   const y = Tensor.empty(shape);
   const params = [y.size, perInvocation(), shape.length, fbits(s)];
   if (!same) params.push(...dims8(shape), ...dims8(broadcastStrides(a.shape, shape)), ...dims8(broadcastStrides(b.shape, shape)));
-  dispatch(cached(`b:${op}:${same}`, () => binaryCode(BINARY[op], !same)), [a, b, y], params, groupsFor(y.size));
+  dispatch(kernelCode(['binary', op, same], () => binaryCode(BINARY[op], !same)), [a, b, y], params, groupsFor(y.size));
   return y;
 }
 

@@ -16,7 +16,7 @@ import { gpu } from '../device.js';
 import { dispatch, type Binding } from '../runtime.js';
 import { bindElems, Tensor } from '../tensor.js';
 import { enableSubgroups, shareAcross, subgroupParam } from './subgroup.js';
-import { C4, range } from './codegen.js';
+import { C4, range, kernelCode } from './codegen.js';
 
 export interface MatmulOpts {
   transA?: boolean;
@@ -138,7 +138,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-const codes = new Map<string, string>();
 
 /** Block configuration for this adapter and shape. */
 export function matmulConfig(N: number, M = Infinity): MatmulConfig {
@@ -263,9 +262,7 @@ function run(cfg: MatmulConfig, o: Operands, blk: Block): void {
     vecA: lda % 4 === 0 && offA % 4 === 0 && blk.sA % 4 === 0 && !(cfg.sg && o.transA),
     vecB: ldb % 4 === 0 && offB % 4 === 0 && blk.sB % 4 === 0,
   };
-  const key = JSON.stringify(v);
-  let src = codes.get(key);
-  if (!src) codes.set(key, (src = code(v)));
+  const src = kernelCode(['matmul', v.TM, v.TN, v.WM, v.WN, v.sg, v.transA, v.transB, v.vecA, v.vecB], () => code(v));
   const gx = Math.ceil(N / (cfg.WN * cfg.TN)), gy = Math.ceil(M / (cfg.WM * cfg.TM));
   if (gx > 65535 || gy > 65535 || blk.batch > 65535) throw new Error(`matmul too large to dispatch: (${M}x${K}) x (${K}x${N}) x ${blk.batch}`);
   const flags = (o.accumulate ? ACCUMULATE : 0) | (o.bias ? BIAS : 0) | (o.relu ? RELU : 0);

@@ -2,6 +2,7 @@
 // mean) and max with its first index. One invocation per output when there are many
 // outputs; one workgroup per output, with a tree in workgroup memory, when there are few.
 
+import { kernelCode } from './codegen.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 
@@ -63,7 +64,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
-const codes = new Map<string, string>();
 
 /**
  * Reduces x viewed as (O, R, I) over R. Returns Y (O, I) as `outShape`, and for max
@@ -71,9 +71,7 @@ const codes = new Map<string, string>();
  */
 export function reduce(op: ReduceOp, x: Tensor, O: number, R: number, I: number, outShape: readonly number[], scale = 1): { y: Tensor; idx: Tensor | null } {
   const wide = O * I < 64 && R >= 512;
-  const key = `${op}:${wide}`;
-  let c = codes.get(key);
-  if (!c) codes.set(key, (c = code(op, wide)));
+  const c = kernelCode(['reduce', op, wide], () => code(op, wide));
   const y = Tensor.empty(outShape);
   const idx = op === 'max' ? Tensor.empty(outShape, 'i32') : null;
   const groups = wide ? O * I : Math.ceil((O * I) / WG);
