@@ -94,12 +94,14 @@ program
   .option('--max-steps <n>', 'stop after this many optimiser steps', int(1))
   .option('--micro-batch <n>', 'rows run at once, gradients accumulated over the batch (default: chosen to fit the adapter and --memory-limit, said when it splits)', int(1))
   .option('--memory-limit <MiB>', 'GPU memory the engine may hold; free buffers past it are given back (default: no limit; the micro-batch budget is then half the RAM on a software adapter, 16 GiB on a GPU)', float(1))
-  .option('--resume', 'continue from <out>/<model>.last.safetensors', false)
+  .option('--resume', 'continue from <out>/<model>.last.safetensors (with its settings)', false)
+  .option('--overwrite', 'replace the checkpoints of an earlier run in <out>', false)
   .option('--json', 'one JSON object per epoch on stdout', false)
-  .action(async (opts: TrainOptions & { optimizer: string }) => {
+  .action(async (opts: TrainOptions & { optimizer: string }, cmd: Command) => {
     if (opts.optimizer !== 'adam' && opts.optimizer !== 'sgd') throw new Error(`--optimizer must be adam or sgd, got "${opts.optimizer}"`);
+    const given = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) !== 'default'));
     await initDevice(deviceOpts());
-    await train(opts);
+    await train({ ...opts, given });
   });
 
 program
@@ -182,7 +184,10 @@ async function main(): Promise<void> {
     await program.parseAsync(process.argv);
   } catch (e) {
     const err = e as Error;
-    console.error(`error: ${err instanceof NoAdapterError ? err.message : err.message.split('\n')[0]}`);
+    const line = err.message.split('\n')[0];
+    // Ctrl-C is not an error: its line says where training stopped
+    if (err instanceof StopTraining && err.exitCode === 130) console.error(line);
+    else console.error(`error: ${err instanceof NoAdapterError ? err.message : line}`);
     if (process.env.DEBUG) console.error(err.stack);
     process.exitCode = err instanceof StopTraining ? err.exitCode : 1;
   } finally {
