@@ -152,10 +152,12 @@ program
 
 program
   .command('prepare')
-  .description('sort a Kaggle-style flat folder (cat.0.jpg, dog.1.jpg) into class folders (also its train/ and val/)')
+  .description('sort a Kaggle-style flat folder (cat.0.jpg, Dog.1.JPG: classes compare case-insensitively) into class folders (also its train/ and val/); other names are listed and left')
   .argument('<dir>', 'the folder')
   .option('--move', 'move instead of copy (as the seed did)', false)
-  .action((dir: string, opts: { move: boolean }) => prepareCommand(dir, opts));
+  .option('--val-fraction <f>', 'split the folder\'s own flat images into train/ and val/, this fraction of each class to val/', float(0, 1))
+  .option('--seed <n>', 'seed of the --val-fraction split', int(0), 0)
+  .action((dir: string, opts: { move: boolean; valFraction?: number; seed: number }) => prepareCommand(dir, opts));
 
 program
   .command('serve')

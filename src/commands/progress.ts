@@ -8,6 +8,12 @@ export function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+/** Warnings, one line each, at most `max` of them and a count of the rest. */
+export function warnAll(lines: string[] = [], max = 5): void {
+  for (const l of lines.slice(0, max)) log(`warning: ${l}`);
+  if (lines.length > max) log(`warning: ... and ${lines.length - max} more like these`);
+}
+
 const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
 const num = (x: number | null, d = 4) => (x === null ? '-' : x.toFixed(d));
 

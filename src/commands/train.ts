@@ -25,7 +25,7 @@ import { Adam, SGD, ReduceLROnPlateau, trainStep } from '../optim/index.js';
 
 type AnyOptimizer = Adam | SGD;
 import { loadPretrained, openWeights, OPTIM_PREFIX } from './weights.js';
-import { Progress, formatEpoch, log } from './progress.js';
+import { Progress, formatEpoch, log, warnAll } from './progress.js';
 import { startRunRecord } from './record.js';
 import { guardEarlierRun, prepareOutDir, removeStaleTemps } from './outdir.js';
 import { reconcileResume, recordedOptions } from './resume.js';
@@ -92,6 +92,7 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   const spec = modelSpec(o.model);
   const data = resolveData(o.data, o.val);
   log(`data: ${data.description}`);
+  warnAll(data.warnings);
   if (data.classes.length < 2) throw new Error(`${o.data ?? 'data'}: only one class (${data.classes[0]}); classification needs at least two`);
   prepareOutDir(o.out);
   const stale = removeStaleTemps(o.out);

@@ -16,7 +16,7 @@ import { MODELS, freezeBackbone, type ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
 import { evaluate } from './train.js';
 import { buildFrom, openWeights, type LoadedWeights } from './weights.js';
-import { log } from './progress.js';
+import { log, warnAll } from './progress.js';
 import { worstPredictions, writeGallery } from './gallery.js';
 
 export interface EvalOptions {
@@ -33,6 +33,7 @@ export interface EvalOptions {
 export async function evalCommand(o: EvalOptions): Promise<void> {
   const w = openWeights(o.weights, o.model);
   const data = resolveData(o.data);
+  warnAll(data.warnings);
   if (data.classes.join('\n') !== w.classes.join('\n') && w.ours) {
     throw new Error(`${o.weights}: trained on classes [${w.classes.join(', ')}], the data has [${data.classes.join(', ')}]`);
   }
@@ -141,14 +142,15 @@ export function modelsCommand(o: { imageSize?: number; json: boolean }): void {
   }
 }
 
-export function prepareCommand(dir: string, o: { move: boolean }): void {
-  const result = prepareFlat(dir, { move: o.move });
-  const folders = Object.entries(result);
-  if (!folders.length) {
-    console.log(`${dir}: nothing to sort (no flat image files named <class>.<n>.<ext>)`);
-    return;
-  }
+export function prepareCommand(dir: string, o: { move: boolean; valFraction?: number; seed: number }): void {
+  const { sorted, left } = prepareFlat(dir, { move: o.move, valFraction: o.valFraction, seed: o.seed });
+  const folders = Object.entries(sorted);
+  if (!folders.length) console.log(`${dir}: nothing to sort (no flat image files named <class>.<n>.<ext>)`);
   for (const [folder, counts] of folders) {
     console.log(`${folder}: ${Object.entries(counts).map(([c, n]) => `${c} ${n}`).join(', ')} (${o.move ? 'moved' : 'copied'})`);
+  }
+  if (left.length) {
+    console.log(`left where they are (not named <class>.<n>.<ext>): ${left.length} file${left.length > 1 ? 's' : ''}`);
+    for (const f of left) console.log(`  ${f}`);
   }
 }

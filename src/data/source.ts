@@ -19,6 +19,8 @@ export interface DataSource {
   channels: number;
   /** Native side of the images (0 for image folders, whose images vary). */
   nativeSize: number;
+  /** What was left out while reading it (links not followed), one line each. */
+  warnings?: string[];
   open(o: OpenOptions): { train: Dataset; val: Dataset | null };
 }
 
@@ -44,6 +46,7 @@ export function resolveData(arg: string | undefined, valArg?: string): DataSourc
   checkSameClasses(train.classes, val.classes, [chosen, valArg]);
   return {
     ...train,
+    warnings: [...(train.warnings ?? []), ...(val.warnings ?? [])],
     description: `${train.description}; validation: ${val.description}`,
     open: (o) => ({ train: train.open(o).train, val: val.open(o).train }),
   };
@@ -78,6 +81,7 @@ function resolveOne(arg: string): DataSource {
     classes: split.train.classes,
     channels: 3,
     nativeSize: 0,
+    warnings: [...split.train.skipped, ...(split.val?.skipped ?? [])],
     open: (o) => ({
       train: new ImageFolderDataset(split.train, imageOpts(o)),
       val: split.val ? new ImageFolderDataset(split.val, imageOpts(o)) : null,
