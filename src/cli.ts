@@ -121,11 +121,12 @@ program
 program
   .command('predict')
   .description('class probabilities for images or .npy batches')
-  .argument('<inputs...>', 'image files, or .npy files of normalised float32 (N,C,H,W)')
+  .argument('<inputs...>', 'image files, folders of them (walked), or .npy files of normalised float32 (N,C,H,W) (float16/float64 are converted, integer types refused; resnet18 takes any H, W)')
   .requiredOption('--weights <file|dir>', 'a checkpoint, a state dict (with --model) or a Hugging Face ViT folder')
   .option('--model <name>', `for weights without metadata: ${MODEL_NAMES}`)
   .option('--image-size <n>', 'input side for weights that do not fix it', int(1))
   .option('--top <k>', 'classes to show', int(1), 1)
+  .option('--batch-size <n>', 'images run together', int(1), 32)
   .option('--json', 'one JSON object per input (logits, probs, pred)', false)
   .action(async (inputs: string[], opts) => {
     await initDevice(deviceOpts());

@@ -1,0 +1,113 @@
+// `predict` on many inputs: one result or one error per input, folders walked, batches
+// of --batch-size, and the .npy inputs it takes or refuses. In this process, on small
+// checkpoints made here.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { predictCommand, type PredictOptions } from '../../src/commands/use.js';
+import { saveCheckpoint } from '../../src/io/checkpoint.js';
+import { writeNpy } from '../../src/io/npy.js';
+import { MODELS, type ImageConfig } from '../../src/models/index.js';
+import type { Module } from '../../src/nn/module.js';
+import { useGpu } from '../gpu.js';
+
+const hasGpu = await useGpu();
+let root = '';
+let lenet = '', resnet = '';
+
+async function checkpoint(name: 'lenet' | 'resnet18', config: ImageConfig & Record<string, unknown>, classes: string[]): Promise<string> {
+  const spec = MODELS[name] as unknown as { create(c: ImageConfig): Module; mean(c: ImageConfig): number[]; std(c: ImageConfig): number[] };
+  const m = spec.create(config);
+  const path = join(root, `${name}-${classes.length}.safetensors`);
+  await saveCheckpoint(path, m, { model: name, config, classes, mean: spec.mean(config), std: spec.std(config) });
+  m.dispose();
+  return path;
+}
+
+/** The JSON lines predict prints, whether it succeeded, and its stderr lines. */
+async function predict(inputs: string[], o: Partial<PredictOptions> & { weights: string }) {
+  const out: string[] = [], err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((s: string) => void out.push(s));
+  const write = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
+  try {
+    const ok = await predictCommand(inputs, { top: 1, json: true, ...o });
+    return { ok, lines: out.map((l) => JSON.parse(l)), err: err.join('') };
+  } finally {
+    log.mockRestore();
+    write.mockRestore();
+    process.exitCode = 0;
+  }
+}
+
+const image = (path: string, r: number) => sharp({ create: { width: 20, height: 16, channels: 3, background: { r, g: 90, b: 255 - r } } }).png().toFile(path);
+
+beforeAll(async () => {
+  if (!hasGpu) return;
+  root = mkdtempSync(join(tmpdir(), 'wgdl-predict-'));
+  mkdirSync(join(root, 'imgs', 'sub'), { recursive: true });
+  mkdirSync(join(root, 'empty'));
+  await image(join(root, 'imgs', 'a.png'), 200);
+  await image(join(root, 'imgs', 'c.png'), 40);
+  await image(join(root, 'imgs', 'sub', 'd.png'), 120);
+  writeFileSync(join(root, 'imgs', 'b.png'), 'not a png');
+  writeFileSync(join(root, 'imgs', 'notes.txt'), 'ignored');
+  lenet = await checkpoint('lenet', { imageSize: 32, channels: 3, numClasses: 2 }, ['cat', 'dog']);
+  resnet = await checkpoint('resnet18', { imageSize: 32, channels: 3, numClasses: 2, width: 4 }, ['cat', 'dog']);
+});
+
+afterAll(() => root && rmSync(root, { recursive: true, force: true }));
+
+describe.skipIf(!hasGpu)('predict', () => {
+  it('gives one result or one error per input, walking folders, in batches', async () => {
+    const one = await predict([join(root, 'imgs', 'a.png')], { weights: lenet });
+    const r = await predict([join(root, 'imgs'), join(root, 'missing.jpg'), join(root, 'empty'), join(root, 'imgs', 'a.png')], { weights: lenet, batchSize: 2 });
+    expect(r.ok).toBe(false);
+    expect(r.lines.map((l) => [l.input.slice(root.length + 1), l.error ? 'error' : l.pred])).toEqual([
+      ['empty', 'error'],
+      ['imgs/b.png', 'error'], // unreadable: the others of its batch still run
+      ['imgs/a.png', expect.stringMatching(/cat|dog/)],
+      ['imgs/c.png', expect.stringMatching(/cat|dog/)],
+      ['imgs/sub/d.png', expect.stringMatching(/cat|dog/)],
+      ['missing.jpg', 'error'],
+      ['imgs/a.png', expect.stringMatching(/cat|dog/)],
+    ]);
+    expect(r.lines[0].error).toMatch(/a folder without images/);
+    expect(r.lines[5].error).toMatch(/missing\.jpg|no such file|not found/i);
+    // the same image gives the same logits alone and in a batch
+    expect(r.lines[2].logits[0]).toBeCloseTo(one.lines[0].logits[0], 4);
+    expect(r.lines[6].logits[1]).toBeCloseTo(one.lines[0].logits[1], 4);
+    expect(r.err).toMatch(/predict: 3 inputs failed/);
+    expect(one.ok).toBe(true);
+  });
+
+  it('takes float .npy batches (converting float64), refuses integer and empty ones', async () => {
+    const n = 3, x = new Float32Array(n * 3 * 32 * 32).map((_, i) => Math.sin(i));
+    writeNpy(join(root, 'f32.npy'), { dtype: 'F32', shape: [n, 3, 32, 32], data: x });
+    writeNpy(join(root, 'f64.npy'), { dtype: 'F64', shape: [n, 3, 32, 32], data: Float64Array.from(x) });
+    writeNpy(join(root, 'u8.npy'), { dtype: 'U8', shape: [1, 3, 32, 32], data: new Uint8Array(3 * 32 * 32) });
+    writeNpy(join(root, 'empty.npy'), { dtype: 'F32', shape: [0, 3, 32, 32], data: new Float32Array(0) });
+    const r = await predict(['f32.npy', 'f64.npy', 'u8.npy', 'empty.npy'].map((f) => join(root, f)), { weights: lenet, batchSize: 2 });
+    const got = r.lines.map((l) => l.error ?? l.logits);
+    expect(got).toHaveLength(8);
+    for (let i = 0; i < n; i++) expect(got[n + i]).toEqual(got[i]);
+    expect(r.lines[6].error).toMatch(/holds U8 values; predict takes normalised float32/);
+    expect(r.lines[7].error).toMatch(/holds no items/);
+  });
+
+  it('runs ResNet18 on any input size from .npy, as PyTorch does; fixed-size models say what they take', async () => {
+    writeNpy(join(root, 'r64.npy'), { dtype: 'F32', shape: [2, 3, 64, 48], data: new Float32Array(2 * 3 * 64 * 48).map((_, i) => Math.cos(i)) });
+    const r = await predict([join(root, 'r64.npy')], { weights: resnet });
+    expect(r.ok, r.err).toBe(true);
+    expect(r.lines).toHaveLength(2);
+    for (const l of r.lines) expect(l.probs[0] + l.probs[1]).toBeCloseTo(1, 5);
+    const l = await predict([join(root, 'r64.npy')], { weights: lenet });
+    expect(l.lines[0].error).toMatch(/holds \[2,3,64,48\], the model takes \(N, 3, 32, 32\)/);
+  });
+
+  it('refuses a checkpoint whose class names do not match its outputs', async () => {
+    const bad = await checkpoint('lenet', { imageSize: 32, channels: 3, numClasses: 2 }, ['cat', 'dog', 'bird']);
+    await expect(predictCommand([join(root, 'imgs', 'a.png')], { weights: bad, top: 1, json: true })).rejects.toThrow(/3 class names in its metadata for 2 outputs/);
+  });
+});
