@@ -24,7 +24,7 @@ import { freezeBackbone, modelSpec, type ImageConfig, type ModelSpec } from '../
 import { Adam, SGD, ReduceLROnPlateau, trainStep } from '../optim/index.js';
 
 type AnyOptimizer = Adam | SGD;
-import { loadPretrained, openWeights, OPTIM_PREFIX } from './weights.js';
+import { checkFinite, loadPretrained, openWeights, OPTIM_PREFIX } from './weights.js';
 import { Progress, formatEpoch, log, warnAll } from './progress.js';
 import { startRunRecord } from './record.js';
 import { guardEarlierRun, prepareOutDir, removeStaleTemps } from './outdir.js';
@@ -120,6 +120,7 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
     const replaced = loadPretrained(model, pretrained, spec.head);
     log(`pretrained: ${pretrained.path}${replaced.length ? ` (new head: ${replaced.join(', ')})` : ''}`);
   } else if (init) model.loadStateDict(init.source, { source: init.path });
+  if (resumed || pretrained || init) await checkFinite(model, (resumed ?? pretrained ?? init)!.path);
 
   const resumedFrozen = (resumed?.training as { frozen?: boolean } | undefined)?.frozen;
   const freeze = o.freezeBackbone ?? resumedFrozen ?? (pretrained ? spec.freezeBackbone ?? false : false);

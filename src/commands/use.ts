@@ -16,9 +16,21 @@ import { toFloat32 } from '../io/safetensors.js';
 import { MODELS, freezeBackbone, type ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
 import { evaluate } from './train.js';
-import { buildFrom, openWeights, type LoadedWeights } from './weights.js';
+import { buildFrom, checkFinite, openWeights, type LoadedWeights } from './weights.js';
 import { log, warnAll } from './progress.js';
 import { worstPredictions, writeGallery } from './gallery.js';
+
+/** The model of the weights, loaded, in eval mode, its tensors checked for NaN and infinities. */
+async function openModel(w: LoadedWeights): Promise<Module> {
+  const model = buildFrom(w);
+  try {
+    await checkFinite(model, w.path);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}
 
 export interface EvalOptions {
   weights: string;
@@ -41,7 +53,7 @@ export async function evalCommand(o: EvalOptions): Promise<void> {
   const sets = data.open({ size: w.config.imageSize, channels: w.config.channels, augment: false, mean: w.mean, std: w.std });
   const set = sets.val ?? sets.train;
   log(`evaluating ${w.spec.name} from ${w.path} on ${data.description}${sets.val ? ' (validation set)' : ''}`);
-  const model = buildFrom(w);
+  const model = await openModel(w);
   try {
     const loader = new DataLoader(set, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: (m) => log(`warning: ${m}`) });
     const r = await evaluate(model, loader, data.classes.length);
@@ -93,7 +105,7 @@ interface Input {
 export async function predictCommand(inputs: string[], o: PredictOptions): Promise<boolean> {
   if (!inputs.length) throw new Error('predict: no images given');
   const w = openWeights(o.weights, o.model, o.imageSize ? { imageSize: o.imageSize } : {});
-  const model = buildFrom(w);
+  const model = await openModel(w);
   const batchSize = o.batchSize ?? 32;
   let failed = 0;
   const report = (name: string, error: string) => {
@@ -194,7 +206,10 @@ async function loadInput(path: string, w: LoadedWeights): Promise<Input> {
         return { name: path, error: `holds [${t.shape}], the model takes (N, ${c.channels}, ${any ? 'H, W' : `${c.imageSize}, ${c.imageSize}`}) float32` };
       }
       if (n === 0) return { name: path, error: `holds no items (shape [${t.shape}])` };
-      return { name: path, x: toFloat32(t), shape: [n, ch, h, wd] };
+      const x = toFloat32(t);
+      const bad = x.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) return { name: path, error: `item ${Math.floor(bad / (ch * h * wd))} holds NaN or infinite values` };
+      return { name: path, x, shape: [n, ch, h, wd] };
     }
     // NOTE: Resize((S, S)) without a crop, as the seed's inference function, with Pillow's exact
     // bilinear resize (as the seed's PIL, and as the web page, which shares pixels.ts).

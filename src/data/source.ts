@@ -102,6 +102,8 @@ function tensorFile(path: string): DataSource {
   if (xi.shape[2] !== xi.shape[3]) throw new Error(`${path}: images must be square, got ${xi.shape[2]}x${xi.shape[3]}`);
   if (yi.shape.length !== 1 || yi.shape[0] !== xi.shape[0]) throw new Error(`${path}: y must be (${xi.shape[0]}), got [${yi.shape}]`);
   const x = toFloat32(f.read('x'));
+  const bad = x.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new Error(`${path}: x[${Math.floor(bad / (x.length / xi.shape[0]))}] holds NaN or infinite values`);
   const y = toInt32(f.read('y'));
   const classes = f.metadata.classes ? (JSON.parse(f.metadata.classes) as string[]) : undefined;
   const [n, c, h, w] = xi.shape as [number, number, number, number];

@@ -76,6 +76,20 @@ describe.skipIf(!hasGpu)('train faults', { timeout: 0 }, () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/error: .*again\/dnn\.safetensors exists from an earlier run: --resume continues it, --overwrite replaces it/);
     expect(cli(train('--data', small, '--epochs', '1', '--out', out, '--overwrite')).status).toBe(0);
+
+    // NaN in --init weights or in the data stops before training, naming the tensor
+    const f = readSafetensors(join(out, 'dnn.safetensors'));
+    const w = f.tensors.get('layer2.weight')!;
+    (w.data as Float32Array)[7] = NaN;
+    writeSafetensors(join(root, 'nan.safetensors'), Object.fromEntries(f.tensors), f.metadata);
+    const r2 = cli(train('--data', small, '--epochs', '1', '--out', join(root, 'nan-init'), '--init', join(root, 'nan.safetensors')));
+    expect(r2.status).toBe(1);
+    expect(r2.stderr).toMatch(/error: .*nan\.safetensors: layer2\.weight holds NaN or infinite values/);
+    const d = readSafetensors(small);
+    (d.tensors.get('x')!.data as Float32Array)[3 * 108 + 2] = Infinity;
+    writeSafetensors(join(root, 'inf-data.safetensors'), Object.fromEntries(d.tensors));
+    const r3 = cli(train('--data', join(root, 'inf-data.safetensors'), '--epochs', '1', '--out', join(root, 'nan-data')));
+    expect(r3.stderr).toMatch(/error: .*inf-data\.safetensors: x\[3\] holds NaN or infinite values/);
   });
 
   it('--resume says when there is nothing to do, and refuses other settings naming them', () => {

@@ -11,16 +11,25 @@ import { saveCheckpoint } from '../../src/io/checkpoint.js';
 import { writeNpy } from '../../src/io/npy.js';
 import { MODELS, type ImageConfig } from '../../src/models/index.js';
 import type { Module } from '../../src/nn/module.js';
+import { Tensor } from '../../src/engine/tensor.js';
+import { firstNonFinite } from '../../src/engine/shaders/finite.js';
+import { evalCommand } from '../../src/commands/use.js';
 import { useGpu } from '../gpu.js';
 
 const hasGpu = await useGpu();
 let root = '';
 let lenet = '', resnet = '';
 
-async function checkpoint(name: 'lenet' | 'resnet18', config: ImageConfig & Record<string, unknown>, classes: string[]): Promise<string> {
+async function checkpoint(name: 'lenet' | 'resnet18', config: ImageConfig & Record<string, unknown>, classes: string[], poison?: string): Promise<string> {
   const spec = MODELS[name] as unknown as { create(c: ImageConfig): Module; mean(c: ImageConfig): number[]; std(c: ImageConfig): number[] };
   const m = spec.create(config);
-  const path = join(root, `${name}-${classes.length}.safetensors`);
+  if (poison) {
+    const t = m.stateDict().get(poison) as Tensor;
+    const v = await t.readF32();
+    v[v.length - 1] = NaN;
+    t.write(v);
+  }
+  const path = join(root, `${name}-${classes.length}${poison ? '-nan' : ''}.safetensors`);
   await saveCheckpoint(path, m, { model: name, config, classes, mean: spec.mean(config), std: spec.std(config) });
   m.dispose();
   return path;
@@ -109,5 +118,34 @@ describe.skipIf(!hasGpu)('predict', () => {
   it('refuses a checkpoint whose class names do not match its outputs', async () => {
     const bad = await checkpoint('lenet', { imageSize: 32, channels: 3, numClasses: 2 }, ['cat', 'dog', 'bird']);
     await expect(predictCommand([join(root, 'imgs', 'a.png')], { weights: bad, top: 1, json: true })).rejects.toThrow(/3 class names in its metadata for 2 outputs/);
+  });
+
+  it('stops on NaN in the weights, naming the tensor, and on NaN in an input, naming the item', async () => {
+    const bad = await checkpoint('lenet', { imageSize: 32, channels: 3, numClasses: 2 }, ['cat', 'dog'], 'fc2.weight');
+    await expect(predictCommand([join(root, 'imgs', 'a.png')], { weights: bad, top: 1, json: true })).rejects.toThrow(/lenet-2-nan\.safetensors: fc2\.weight holds NaN or infinite values/);
+    for (const c of ['cat', 'dog']) mkdirSync(join(root, 'classes', c), { recursive: true });
+    await image(join(root, 'classes', 'cat', 'a.png'), 200);
+    await image(join(root, 'classes', 'dog', 'a.png'), 40);
+    await expect(evalCommand({ weights: bad, data: join(root, 'classes'), batchSize: 2, json: true })).rejects.toThrow(/fc2\.weight holds NaN/);
+    const x = new Float32Array(3 * 3 * 32 * 32);
+    x[3 * 32 * 32 + 5] = NaN;
+    writeNpy(join(root, 'nan.npy'), { dtype: 'F32', shape: [3, 3, 32, 32], data: x });
+    const r = await predict([join(root, 'nan.npy'), join(root, 'imgs', 'a.png')], { weights: lenet });
+    expect(r.lines.map((l) => l.error ?? l.pred)).toEqual(['item 1 holds NaN or infinite values', expect.stringMatching(/cat|dog/)]);
+  });
+
+  it('finds the first tensor with a NaN or an infinity in one pass', async () => {
+    const make = (n: number, at: number, v: number) => {
+      const a = new Float32Array(n).map((_, i) => i - n / 2);
+      if (at >= 0) a[at] = v;
+      return Tensor.from(a);
+    };
+    const ts = [make(10, -1, 0), make(5000, -1, 0), make(70000, 69999, Infinity), make(3, 0, -Infinity), make(9, 4, NaN), Tensor.from(Int32Array.of(-1, -1))];
+    expect(await firstNonFinite(ts)).toBe(2);
+    expect(await firstNonFinite(ts.slice(3))).toBe(0);
+    expect(await firstNonFinite(ts.slice(4))).toBe(0);
+    expect(await firstNonFinite([ts[0], ts[1], ts[5]])).toBe(-1); // i32 bits of -1 are not a float
+    expect(await firstNonFinite([make(3, 1, 3.4e38)])).toBe(-1);
+    for (const t of ts) t.dispose();
   });
 });
