@@ -138,9 +138,8 @@ program
   .description('the seed\'s comparison table: parameters, trainable parameters, checkpoint size')
   .option('--image-size <n>', 'input side', int(1))
   .option('--json', 'one JSON object per model', false)
-  .action(async (opts) => {
-    await initDevice(deviceOpts());
-    modelsCommand(opts);
+  .action((opts) => {
+    modelsCommand(opts); // shapes only: no device, no kernels, no weights drawn
   });
 
 program

@@ -29,6 +29,7 @@ import { Progress, formatEpoch, log, warnAll } from './progress.js';
 import { startRunRecord } from './record.js';
 import { guardEarlierRun, prepareOutDir, removeStaleTemps } from './outdir.js';
 import { reconcileResume, recordedOptions } from './resume.js';
+import { checkFits } from './memory.js';
 
 export interface TrainOptions {
   model: string;
@@ -114,6 +115,9 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   const config = resumed?.config ?? modelConfig(spec, o, data.channels, data.nativeSize, data.classes.length, pretrained?.config ?? init?.config);
   const mean = resumed?.mean ?? pretrained?.mean ?? spec.mean(config);
   const std = resumed?.std ?? pretrained?.std ?? spec.std(config);
+  const resumedFrozen = (resumed?.training as { frozen?: boolean } | undefined)?.frozen;
+  const freeze = o.freezeBackbone ?? resumedFrozen ?? (pretrained ? spec.freezeBackbone ?? false : false);
+  checkFits(spec, config, (o as { microBatch?: number }).microBatch ?? o.batchSize, { train: true, optimizer: o.optimizer, momentum: o.momentum, freeze });
   const model = spec.create(config);
   if (resumed) model.loadStateDict(resumed.source, { source: lastPath });
   else if (pretrained) {
@@ -122,8 +126,6 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   } else if (init) model.loadStateDict(init.source, { source: init.path });
   if (resumed || pretrained || init) await checkFinite(model, (resumed ?? pretrained ?? init)!.path);
 
-  const resumedFrozen = (resumed?.training as { frozen?: boolean } | undefined)?.frozen;
-  const freeze = o.freezeBackbone ?? resumedFrozen ?? (pretrained ? spec.freezeBackbone ?? false : false);
   if (freeze) freezeBackbone(model, spec);
   const params = model.parameters().filter((p) => p.requiresGrad);
   log(`model: ${spec.name} ${describeConfig(config)}, ${model.numParameters().toLocaleString('en')} parameters (${model.numParameters(true).toLocaleString('en')} trainable)`);

@@ -15,13 +15,19 @@ import { readNpy } from '../io/npy_file.js';
 import { toFloat32 } from '../io/safetensors.js';
 import { MODELS, freezeBackbone, type ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
+import { shapesOnly } from '../nn/init.js';
 import { evaluate } from './train.js';
 import { buildFrom, checkFinite, openWeights, type LoadedWeights } from './weights.js';
 import { log, warnAll } from './progress.js';
 import { worstPredictions, writeGallery } from './gallery.js';
+import { checkFits } from './memory.js';
 
-/** The model of the weights, loaded, in eval mode, its tensors checked for NaN and infinities. */
-async function openModel(w: LoadedWeights): Promise<Module> {
+/**
+ * The model of the weights, loaded, in eval mode, its tensors checked for NaN and
+ * infinities; refused first when it cannot fit at `batch`.
+ */
+async function openModel(w: LoadedWeights, batch: number): Promise<Module> {
+  checkFits(w.spec, w.config, batch, { train: false });
   const model = buildFrom(w);
   try {
     await checkFinite(model, w.path);
@@ -53,7 +59,7 @@ export async function evalCommand(o: EvalOptions): Promise<void> {
   const sets = data.open({ size: w.config.imageSize, channels: w.config.channels, augment: false, mean: w.mean, std: w.std });
   const set = sets.val ?? sets.train;
   log(`evaluating ${w.spec.name} from ${w.path} on ${data.description}${sets.val ? ' (validation set)' : ''}`);
-  const model = await openModel(w);
+  const model = await openModel(w, o.batchSize);
   try {
     const loader = new DataLoader(set, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: (m) => log(`warning: ${m}`) });
     const r = await evaluate(model, loader, data.classes.length);
@@ -105,8 +111,8 @@ interface Input {
 export async function predictCommand(inputs: string[], o: PredictOptions): Promise<boolean> {
   if (!inputs.length) throw new Error('predict: no images given');
   const w = openWeights(o.weights, o.model, o.imageSize ? { imageSize: o.imageSize } : {});
-  const model = await openModel(w);
   const batchSize = o.batchSize ?? 32;
+  const model = await openModel(w, batchSize);
   let failed = 0;
   const report = (name: string, error: string) => {
     failed++;
@@ -225,7 +231,7 @@ export function modelsCommand(o: { imageSize?: number; json: boolean }): void {
   const rows = Object.values(MODELS).map((spec) => {
     const base = spec.defaults as ImageConfig;
     const config = { ...base, imageSize: o.imageSize ? (spec.fitImageSize?.(o.imageSize, base as never) ?? o.imageSize) : base.imageSize };
-    const model = (spec as { create(c: ImageConfig): Module }).create(config);
+    const model = shapesOnly(() => (spec as { create(c: ImageConfig): Module }).create(config));
     try {
       if (spec.freezeBackbone) freezeBackbone(model, spec);
       let bytes = 0;

@@ -134,4 +134,23 @@ describe.skipIf(!hasGpu)('train faults', { timeout: 0 }, () => {
     expect(readdirSync(out).sort()).toEqual(['dnn.last.safetensors', 'dnn.safetensors', `dnn.safetensors.tmp-${process.pid}-0123abcd`]);
     expect(existsSync(join(out, `dnn.safetensors.tmp-${dead}-0123abcd`))).toBe(false);
   });
+
+  it('refuses sizes that cannot fit before allocating, with the figure and what to change', () => {
+    const cases: [string[], RegExp][] = [
+      [['--model', 'vgg16', '--batch-size', '512'], /vgg16 at 224x224x3, batch 512.* needs about [\d.]+ GB.*: lower --batch-size \(about \d+ fits\), use --micro-batch, or lower --image-size/],
+      [['--model', 'dnn', '--image-size', '100000'], /dnn at 100000x100000x3, batch 512: its layer1\.weight alone is [\d.]+ GB, above this adapter's largest buffer .*: lower --image-size/],
+      [['--model', 'lenet', '--image-size', '2048', '--batch-size', '64'], /lenet at 2048x2048x3, batch 64: .*needs about [\d.]+ GB/],
+    ];
+    const data = join(root, 'imgs');
+    for (const c of ['cat', 'dog']) {
+      mkdirSync(join(data, c), { recursive: true });
+      writeFileSync(join(data, c, 'a.jpg'), 'never decoded');
+    }
+    for (const [args, msg] of cases) {
+      const r = cli(['train', ...args, '--data', data, '--out', join(root, 'big')], 60_000);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).not.toMatch(/model: /);
+    }
+  });
 });

@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { predictCommand, type PredictOptions } from '../../src/commands/use.js';
 import { saveCheckpoint } from '../../src/io/checkpoint.js';
 import { writeNpy } from '../../src/io/npy.js';
+import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { MODELS, type ImageConfig } from '../../src/models/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { Tensor } from '../../src/engine/tensor.js';
@@ -147,5 +148,12 @@ describe.skipIf(!hasGpu)('predict', () => {
     expect(await firstNonFinite([ts[0], ts[1], ts[5]])).toBe(-1); // i32 bits of -1 are not a float
     expect(await firstNonFinite([make(3, 1, 3.4e38)])).toBe(-1);
     for (const t of ts) t.dispose();
+  });
+
+  it('refuses an image size from a checkpoint that cannot fit, before allocating', async () => {
+    const f = readSafetensors(resnet);
+    const config = { ...JSON.parse(f.metadata.config), imageSize: 100000 };
+    writeSafetensors(join(root, 'huge.safetensors'), Object.fromEntries(f.tensors), { ...f.metadata, config: JSON.stringify(config) });
+    await expect(predictCommand([join(root, 'imgs', 'a.png')], { weights: join(root, 'huge.safetensors'), top: 1, json: true })).rejects.toThrow(/resnet18 at 100000x100000x3, batch 32: .*GB.*: lower --image-size|lower --batch-size/);
   });
 });
