@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Command-line entry: `node dist/cli.js <command> --help`.
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { silenceNativeStderr } from './commands/quiet.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/node_gpu.js';
 import { StopTraining, train, type TrainOptions } from './commands/train.js';
@@ -20,11 +22,24 @@ program
   .description('Train, evaluate and run image classifiers on WebGPU')
   .option('--backend <name>', 'WebGPU backend (vulkan, metal, d3d12, ...); env WEBGPU_BACKEND')
   .option('--adapter <name>', 'adapter whose name contains this text; env WEBGPU_ADAPTER')
-  .option('--kernels <set>', 'kernel configurations: cpu or gpu (default: from the adapter); env WEBGPU_KERNELS');
+  .option('--kernels <set>', 'kernel configurations: cpu or gpu (default: from the adapter); env WEBGPU_KERNELS')
+  .option('--verbose', 'show the WebGPU implementation\'s own notes while it opens the adapter')
+  .version(version(), '--version', 'print the version');
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 function deviceOpts() {
   const o = program.opts<{ backend?: string; adapter?: string; kernels?: KernelSet }>();
   return { backend: o.backend, adapter: o.adapter, kernels: o.kernels };
+}
+
+/** Opens the device; Dawn's notes on stderr (limits it clamps) only with --verbose. */
+function openDevice() {
+  const open = () => initDevice(deviceOpts());
+  return program.opts<{ verbose?: boolean }>().verbose ? open() : silenceNativeStderr(open);
 }
 
 program
@@ -32,7 +47,7 @@ program
   .description('print the WebGPU adapter, its features and key limits')
   .option('--json', 'print one JSON object')
   .action(async (opts: { json?: boolean }) => {
-    const g = await initDevice(deviceOpts());
+    const g = await openDevice();
     const limits = Object.fromEntries(LIMIT_KEYS.map((k) => [k, (g.limits as unknown as Record<string, number>)[k]]));
     const features = [...g.features].sort();
     if (opts.json) {
@@ -100,7 +115,7 @@ program
   .action(async (opts: TrainOptions & { optimizer: string }, cmd: Command) => {
     if (opts.optimizer !== 'adam' && opts.optimizer !== 'sgd') throw new Error(`--optimizer must be adam or sgd, got "${opts.optimizer}"`);
     const given = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) !== 'default'));
-    await initDevice(deviceOpts());
+    await openDevice();
     await train({ ...opts, given });
   });
 
@@ -114,7 +129,7 @@ program
   .option('--json', 'one JSON object', false)
   .option('--report [file]', 'also write an HTML gallery of the images it gets most wrong (default eval-report.html)')
   .action(async (opts) => {
-    await initDevice(deviceOpts());
+    await openDevice();
     await evalCommand(opts);
   });
 
@@ -129,7 +144,7 @@ program
   .option('--batch-size <n>', 'images run together', int(1), 32)
   .option('--json', 'one JSON object per input (logits, probs, pred)', false)
   .action(async (inputs: string[], opts) => {
-    await initDevice(deviceOpts());
+    await openDevice();
     await predictCommand(inputs, opts);
   });
 

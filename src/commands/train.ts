@@ -181,7 +181,11 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
       }
       const v = valLoader ? await evaluate(model, valLoader, data.classes.length) : null;
       const seconds = (performance.now() - t0) / 1e3;
-      if (v) scheduler.step(v.loss);
+      if (v) {
+        const lr = opt.lr;
+        scheduler.step(v.loss);
+        if (opt.lr < lr) log(`ReduceLROnPlateau: no improvement of the validation loss for ${scheduler.stateDict().patience + 1} epochs: lr ${lr.toExponential(1)} -> ${opt.lr.toExponential(1)}`);
+      }
       const acc = v ? v.accuracy : r.metrics.accuracy;
       const isBest = !v || acc > bestAcc;
       if (isBest) {
@@ -209,7 +213,7 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
       records.push(rec);
       runRecord.addEpoch(rec, v, r.losses);
       if (o.json) console.log(JSON.stringify(rec));
-      else console.log(formatEpoch(rec));
+      else console.log(formatEpoch(rec, rec.best || epoch + 1 === o.epochs)); // the per-class table at each new best and at the end
       if (interrupted) throw new StopTraining(`interrupted after epoch ${epoch + 1}: last checkpoint written to ${lastPath}`, 130);
       if (o.maxSteps !== undefined && steps >= o.maxSteps) {
         log(`stopped after --max-steps ${o.maxSteps} (epoch ${epoch + 1}${r.partial ? ` at step ${r.step} of ${trainLoader.length}` : ''})`);
