@@ -40,7 +40,7 @@ beforeAll(() => {
 
 const train = (...args: string[]) => ['train', '--model', 'dnn', '--batch-size', '8', ...args];
 
-describe.skipIf(!hasGpu)('train faults', { timeout: 0 }, () => {
+describe.skipIf(!hasGpu)('train faults', () => {
   it('Ctrl-C stops mid-epoch, records the step, and --resume continues from it', async () => {
     const out = join(root, 'int');
     // 4,000 steps an epoch: far more than run before the signal

@@ -39,8 +39,7 @@ async function stdout(f: () => Promise<unknown>): Promise<string[]> {
   return lines;
 }
 
-// No per-test limit: a cold shader cache compiles every kernel of the model here.
-describe.skipIf(!hasGpu)('the six models at 224x224x3', { timeout: 0 }, () => {
+describe.skipIf(!hasGpu)('the six models at 224x224x3', () => {
   for (const model of Object.keys(MODELS)) {
     it(`${model}: one training step, eval and predict at batch 2`, async () => {
       const data = join(root, 'data'), out = join(root, model);
