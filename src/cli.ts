@@ -204,7 +204,8 @@ async function main(): Promise<void> {
     const line = err.message.split('\n')[0];
     // Ctrl-C is not an error: its line says where training stopped
     if (err instanceof StopTraining && err.exitCode === 130) console.error(line);
-    else console.error(`error: ${err instanceof NoAdapterError ? err.message : line}`);
+    else if (err instanceof NoAdapterError) console.error(`error: ${err.message}${program.opts<{ verbose?: boolean }>().verbose ? '' : ' (--verbose shows what the WebGPU implementation said)'}`);
+    else console.error(`error: ${line}`);
     if (process.env.DEBUG) console.error(err.stack);
     process.exitCode = err instanceof StopTraining ? err.exitCode : 1;
   } finally {

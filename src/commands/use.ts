@@ -1,7 +1,7 @@
 // `eval`, `predict`, `models` and `prepare`: using trained weights, and the small
 // commands around training.
 
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { noGrad } from '../autograd/tape.js';
@@ -155,8 +155,8 @@ export async function predictCommand(inputs: string[], o: PredictOptions): Promi
 
 const isNpy = (f: string) => extname(f).toLowerCase() === '.npy';
 
-/** A folder's image and .npy files, recursively in sorted order; anything else as given. */
-function expandInput(path: string): string[] {
+/** A folder's image and .npy files, recursively in sorted order (each folder once: links may loop); anything else as given. */
+function expandInput(path: string, seen = new Set<string>()): string[] {
   let st;
   try {
     st = statSync(path);
@@ -164,11 +164,14 @@ function expandInput(path: string): string[] {
     return [path]; // reported when it is read
   }
   if (!st.isDirectory()) return [path];
+  const real = realpathSync(path);
+  if (seen.has(real)) return [];
+  seen.add(real);
   const found: string[] = [];
   for (const name of readdirSync(path).filter((n) => !n.startsWith('.')).sort()) {
     const p = join(path, name);
     const k = statSync(p, { throwIfNoEntry: false });
-    if (k?.isDirectory()) found.push(...expandInput(p));
+    if (k?.isDirectory()) found.push(...expandInput(p, seen));
     else if (k?.isFile() && (isImageName(name) || isNpy(name))) found.push(p);
   }
   return found;

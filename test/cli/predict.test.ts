@@ -2,7 +2,7 @@
 // of --batch-size, and the .npy inputs it takes or refuses. In this process, on small
 // checkpoints made here.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -63,6 +63,7 @@ beforeAll(async () => {
   await image(join(root, 'imgs', 'sub', 'd.png'), 120);
   writeFileSync(join(root, 'imgs', 'b.png'), 'not a png');
   writeFileSync(join(root, 'imgs', 'notes.txt'), 'ignored');
+  symlinkSync('..', join(root, 'imgs', 'sub', 'up')); // a loop: walked once
   lenet = await checkpoint('lenet', { imageSize: 32, channels: 3, numClasses: 2 }, ['cat', 'dog']);
   resnet = await checkpoint('resnet18', { imageSize: 32, channels: 3, numClasses: 2, width: 4 }, ['cat', 'dog']);
 });
