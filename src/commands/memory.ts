@@ -70,6 +70,8 @@ export interface EstimateOptions {
   optimizer?: 'adam' | 'sgd';
   momentum?: number;
   freeze?: boolean;
+  /** The option that sets the rows run at once, suggested when fewer would fit (none: only --image-size helps). */
+  rowsFlag?: '--batch-size' | '--micro-batch';
 }
 
 export function estimateMemory(spec: ModelSpec, config: ImageConfig, batch: number, o: EstimateOptions): MemoryEstimate {
@@ -95,8 +97,8 @@ const GB = (b: number) => `${(b / 1e9).toFixed(b < 1e10 ? 2 : 1)} GB`;
  */
 export function checkFits(spec: ModelSpec, config: ImageConfig, batch: number, o: EstimateOptions): MemoryEstimate {
   const e = estimateMemory(spec, config, batch, o);
-  const what = `${spec.name} at ${config.imageSize}x${config.imageSize}x${config.channels}, batch ${batch}`;
-  const change = (n: number) => (n >= 1 ? `lower --batch-size (about ${n} fits)${o.train ? ', use --micro-batch,' : ''} or lower --image-size` : 'lower --image-size');
+  const what = `${spec.name} at ${config.imageSize}x${config.imageSize}x${config.channels}, ${batch} row${batch > 1 ? 's' : ''} at once`;
+  const change = (n: number) => (n >= 1 && o.rowsFlag ? `lower ${o.rowsFlag} (about ${n} fits) or --image-size` : 'lower --image-size');
   const maxBuffer = gpu().limits.maxBufferSize;
   const fixed = e.weights + e.gradients + e.optimizer;
   const fitting = (budget: number, per: number) => Math.floor(budget / per);

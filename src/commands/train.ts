@@ -117,7 +117,8 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   const std = resumed?.std ?? pretrained?.std ?? spec.std(config);
   const resumedFrozen = (resumed?.training as { frozen?: boolean } | undefined)?.frozen;
   const freeze = o.freezeBackbone ?? resumedFrozen ?? (pretrained ? spec.freezeBackbone ?? false : false);
-  checkFits(spec, config, (o as { microBatch?: number }).microBatch ?? o.batchSize, { train: true, optimizer: o.optimizer, momentum: o.momentum, freeze });
+  // rows at once: the given micro-batch, else at least one (the chosen micro-batch fits what is left)
+  checkFits(spec, config, o.microBatch ?? 1, { train: true, optimizer: o.optimizer, momentum: o.momentum, freeze, rowsFlag: o.microBatch ? '--micro-batch' : undefined });
   const model = spec.create(config);
   if (resumed) model.loadStateDict(resumed.source, { source: lastPath });
   else if (pretrained) {

@@ -27,7 +27,7 @@ import { checkFits } from './memory.js';
  * infinities; refused first when it cannot fit at `batch`.
  */
 async function openModel(w: LoadedWeights, batch: number): Promise<Module> {
-  checkFits(w.spec, w.config, batch, { train: false });
+  checkFits(w.spec, w.config, batch, { train: false, rowsFlag: '--batch-size' });
   const model = buildFrom(w);
   try {
     await checkFinite(model, w.path);

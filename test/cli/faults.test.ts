@@ -137,9 +137,9 @@ describe.skipIf(!hasGpu)('train faults', () => {
 
   it('refuses sizes that cannot fit before allocating, with the figure and what to change', () => {
     const cases: [string[], RegExp][] = [
-      [['--model', 'vgg16', '--batch-size', '512'], /vgg16 at 224x224x3, batch 512.* needs about [\d.]+ GB.*: lower --batch-size \(about \d+ fits\), use --micro-batch, or lower --image-size/],
-      [['--model', 'dnn', '--image-size', '100000'], /dnn at 100000x100000x3, batch 512: its layer1\.weight alone is [\d.]+ GB, above this adapter's largest buffer .*: lower --image-size/],
-      [['--model', 'lenet', '--image-size', '2048', '--batch-size', '64'], /lenet at 2048x2048x3, batch 64: .*needs about [\d.]+ GB/],
+      [['--model', 'vgg16', '--micro-batch', '512'], /vgg16 at 224x224x3, 512 rows at once: .*needs about [\d.]+ GB.*: lower --micro-batch \(about \d+ fits\) or --image-size/],
+      [['--model', 'dnn', '--image-size', '100000'], /dnn at 100000x100000x3, 1 row at once: its layer1\.weight alone is [\d.]+ GB, above this adapter's largest buffer .*: lower --image-size/],
+      [['--model', 'vit', '--image-size', '4096'], /vit at 4096x4096x3, 1 row at once: .*needs about [\d.]+ GB.*: lower --image-size/],
     ];
     const data = join(root, 'imgs');
     for (const c of ['cat', 'dog']) {
