@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../../src/io/safetensors_file.js';
 import { gpuAvailable } from '../gpu.js';
 
 const hasGpu = await gpuAvailable();
@@ -131,7 +131,7 @@ describe.skipIf(!hasGpu)('train faults', () => {
     const r = cli(train('--data', small, '--epochs', '1', '--out', out));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/removed 1 temporary file left by an interrupted write/);
-    expect(readdirSync(out).sort()).toEqual(['dnn.last.safetensors', 'dnn.safetensors', `dnn.safetensors.tmp-${process.pid}-0123abcd`]);
+    expect(readdirSync(out).sort()).toEqual(['dnn.last.safetensors', 'dnn.run.json', 'dnn.safetensors', `dnn.safetensors.tmp-${process.pid}-0123abcd`]);
     expect(existsSync(join(out, `dnn.safetensors.tmp-${dead}-0123abcd`))).toBe(false);
   });
 
