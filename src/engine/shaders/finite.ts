@@ -4,7 +4,7 @@
 // exponent bits set), which no fast-math compiler folds away.
 
 import { gpu } from '../device.js';
-import { bindRange, dispatch, runtime, WG_INDEX } from '../runtime.js';
+import { dispatch, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 
 const WG = 256;
@@ -33,14 +33,14 @@ export async function firstNonFinite(tensors: readonly Tensor[]): Promise<number
   if (!tensors.length) return -1;
   const flags = Tensor.empty([tensors.length], 'i32');
   try {
-    runtime().commandEncoder().clearBuffer(flags.buffer, 0, Math.ceil(flags.byteLength / 4) * 4);
+    flags.clear();
     const chunk = Math.floor(gpu().limits.maxStorageBufferBindingSize / 4 / 64) * 64;
     tensors.forEach((t, i) => {
       if (t.dtype !== 'f32') return;
       for (let first = 0; first < t.size; first += chunk) {
         const n = Math.min(chunk, t.size - first);
-        const [bind, off] = t.size <= chunk ? [t, 0] : bindRange(t, first, n);
-        dispatch(CODE, [bind, flags], [n, off, i, 0], Math.ceil(n / (PER * WG)));
+        // chunks start at multiples of 64 elements (256 bytes) after the tensor's own aligned offset
+        dispatch(CODE, [t.size <= chunk ? t : t.bytes(first * 4, n * 4), flags], [n, 0, i, 0], Math.ceil(n / (PER * WG)));
       }
     });
     return (await flags.read()).findIndex((f) => f !== 0);
