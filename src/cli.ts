@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Command-line entry: `node dist/cli.js <command> --help`.
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { silenceNativeStderr } from './commands/quiet.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { destroyDevice, initDevice, LIMIT_KEYS, NoAdapterError } from './engine/node_gpu.js';
 import { StopTraining, train, type TrainOptions } from './commands/train.js';
@@ -20,11 +22,24 @@ program
   .description('Train, evaluate and run image classifiers on WebGPU')
   .option('--backend <name>', 'WebGPU backend (vulkan, metal, d3d12, ...); env WEBGPU_BACKEND')
   .option('--adapter <name>', 'adapter whose name contains this text; env WEBGPU_ADAPTER')
-  .option('--kernels <set>', 'kernel configurations: cpu or gpu (default: from the adapter); env WEBGPU_KERNELS');
+  .option('--kernels <set>', 'kernel configurations: cpu or gpu (default: from the adapter); env WEBGPU_KERNELS')
+  .option('--verbose', 'show the WebGPU implementation\'s own notes while it opens the adapter')
+  .version(version(), '--version', 'print the version');
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 function deviceOpts() {
   const o = program.opts<{ backend?: string; adapter?: string; kernels?: KernelSet }>();
   return { backend: o.backend, adapter: o.adapter, kernels: o.kernels };
+}
+
+/** Opens the device; Dawn's notes on stderr (limits it clamps) only with --verbose. */
+function openDevice() {
+  const open = () => initDevice(deviceOpts());
+  return program.opts<{ verbose?: boolean }>().verbose ? open() : silenceNativeStderr(open);
 }
 
 program
@@ -32,7 +47,7 @@ program
   .description('print the WebGPU adapter, its features and key limits')
   .option('--json', 'print one JSON object')
   .action(async (opts: { json?: boolean }) => {
-    const g = await initDevice(deviceOpts());
+    const g = await openDevice();
     const limits = Object.fromEntries(LIMIT_KEYS.map((k) => [k, (g.limits as unknown as Record<string, number>)[k]]));
     const features = [...g.features].sort();
     if (opts.json) {
@@ -94,12 +109,14 @@ program
   .option('--max-steps <n>', 'stop after this many optimiser steps', int(1))
   .option('--micro-batch <n>', 'rows run at once, gradients accumulated over the batch (default: chosen to fit the adapter and --memory-limit, said when it splits)', int(1))
   .option('--memory-limit <MiB>', 'GPU memory the engine may hold; free buffers past it are given back (default: no limit; the micro-batch budget is then half the RAM on a software adapter, 16 GiB on a GPU)', float(1))
-  .option('--resume', 'continue from <out>/<model>.last.safetensors', false)
+  .option('--resume', 'continue from <out>/<model>.last.safetensors (with its settings)', false)
+  .option('--overwrite', 'replace the checkpoints of an earlier run in <out>', false)
   .option('--json', 'one JSON object per epoch on stdout', false)
-  .action(async (opts: TrainOptions & { optimizer: string }) => {
+  .action(async (opts: TrainOptions & { optimizer: string }, cmd: Command) => {
     if (opts.optimizer !== 'adam' && opts.optimizer !== 'sgd') throw new Error(`--optimizer must be adam or sgd, got "${opts.optimizer}"`);
-    await initDevice(deviceOpts());
-    await train(opts);
+    const given = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) !== 'default'));
+    await openDevice();
+    await train({ ...opts, given });
   });
 
 program
@@ -112,21 +129,22 @@ program
   .option('--json', 'one JSON object', false)
   .option('--report [file]', 'also write an HTML gallery of the images it gets most wrong (default eval-report.html)')
   .action(async (opts) => {
-    await initDevice(deviceOpts());
+    await openDevice();
     await evalCommand(opts);
   });
 
 program
   .command('predict')
   .description('class probabilities for images or .npy batches')
-  .argument('<inputs...>', 'image files, or .npy files of normalised float32 (N,C,H,W)')
+  .argument('<inputs...>', 'image files, folders of them (walked), or .npy files of normalised float32 (N,C,H,W) (float16/float64 are converted, integer types refused; resnet18 takes any H, W)')
   .requiredOption('--weights <file|dir>', 'a checkpoint, a state dict (with --model) or a Hugging Face ViT folder')
   .option('--model <name>', `for weights without metadata: ${MODEL_NAMES}`)
   .option('--image-size <n>', 'input side for weights that do not fix it', int(1))
   .option('--top <k>', 'classes to show', int(1), 1)
+  .option('--batch-size <n>', 'images run together', int(1), 32)
   .option('--json', 'one JSON object per input (logits, probs, pred)', false)
   .action(async (inputs: string[], opts) => {
-    await initDevice(deviceOpts());
+    await openDevice();
     await predictCommand(inputs, opts);
   });
 
@@ -135,9 +153,8 @@ program
   .description('the seed\'s comparison table: parameters, trainable parameters, checkpoint size')
   .option('--image-size <n>', 'input side', int(1))
   .option('--json', 'one JSON object per model', false)
-  .action(async (opts) => {
-    await initDevice(deviceOpts());
-    modelsCommand(opts);
+  .action((opts) => {
+    modelsCommand(opts); // shapes only: no device, no kernels, no weights drawn
   });
 
 program
@@ -150,10 +167,12 @@ program
 
 program
   .command('prepare')
-  .description('sort a Kaggle-style flat folder (cat.0.jpg, dog.1.jpg) into class folders (also its train/ and val/)')
+  .description('sort a Kaggle-style flat folder (cat.0.jpg, Dog.1.JPG: classes compare case-insensitively) into class folders (also its train/ and val/); other names are listed and left')
   .argument('<dir>', 'the folder')
   .option('--move', 'move instead of copy (as the seed did)', false)
-  .action((dir: string, opts: { move: boolean }) => prepareCommand(dir, opts));
+  .option('--val-fraction <f>', 'split the folder\'s own flat images into train/ and val/, this fraction of each class to val/', float(0, 1))
+  .option('--seed <n>', 'seed of the --val-fraction split', int(0), 0)
+  .action((dir: string, opts: { move: boolean; valFraction?: number; seed: number }) => prepareCommand(dir, opts));
 
 program
   .command('serve')
@@ -182,7 +201,11 @@ async function main(): Promise<void> {
     await program.parseAsync(process.argv);
   } catch (e) {
     const err = e as Error;
-    console.error(`error: ${err instanceof NoAdapterError ? err.message : err.message.split('\n')[0]}`);
+    const line = err.message.split('\n')[0];
+    // Ctrl-C is not an error: its line says where training stopped
+    if (err instanceof StopTraining && err.exitCode === 130) console.error(line);
+    else if (err instanceof NoAdapterError) console.error(`error: ${err.message}${program.opts<{ verbose?: boolean }>().verbose ? '' : ' (--verbose shows what the WebGPU implementation said)'}`);
+    else console.error(`error: ${line}`);
     if (process.env.DEBUG) console.error(err.stack);
     process.exitCode = err instanceof StopTraining ? err.exitCode : 1;
   } finally {

@@ -8,6 +8,12 @@ export function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+/** Warnings, one line each, at most `max` of them and a count of the rest. */
+export function warnAll(lines: string[] = [], max = 5): void {
+  for (const l of lines.slice(0, max)) log(`warning: ${l}`);
+  if (lines.length > max) log(`warning: ... and ${lines.length - max} more like these`);
+}
+
 const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
 const num = (x: number | null, d = 4) => (x === null ? '-' : x.toFixed(d));
 
@@ -18,18 +24,24 @@ function clock(s: number): string {
   return h ? `${h}:${two(m % 60)}:${two(Math.floor(s % 60))}` : `${m}:${two(Math.floor(s % 60))}`;
 }
 
-export function formatEpoch(r: EpochRecord): string {
-  const per = (m: Record<string, number> | null) => (m ? Object.entries(m).map(([c, v]) => `${c} ${num(v, 2)}`).join(', ') : '-');
-  return [
+/**
+ * One short line per epoch; with `table`, the validation precision and recall of each
+ * class as a small table under it.
+ */
+export function formatEpoch(r: EpochRecord, table = false): string {
+  const line = [
     `epoch ${r.epoch}/${r.epochs}`,
     `train loss ${num(r.train_loss)} acc ${pct(r.train_acc)}`,
     `val loss ${num(r.val_loss)} acc ${pct(r.val_acc)}${r.best ? ' (best)' : ''}`,
-    `precision [${per(r.precision)}] recall [${per(r.recall)}]`,
     `lr ${r.lr.toExponential(1)}`,
     `${r.images_per_s.toFixed(1)} img/s`,
     `${r.seconds.toFixed(1)}s`,
     ...(r.skipped ? [`${r.skipped} unreadable images skipped`] : []),
   ].join('  ');
+  if (!table || !r.precision || !r.recall) return line;
+  const classes = Object.keys(r.precision);
+  const w = Math.max(5, ...classes.map((c) => c.length));
+  return [line, `  ${'class'.padEnd(w)}  precision  recall`, ...classes.map((c) => `  ${c.padEnd(w)}  ${num(r.precision![c]).padStart(9)}  ${num(r.recall![c]).padStart(6)}`)].join('\n');
 }
 
 /** A progress bar with ETA and images/s on a terminal; a plain line now and then otherwise; nothing with --json. */

@@ -2,7 +2,7 @@
 // clipping, validates, steps ReduceLROnPlateau on the validation loss, saves the best
 // checkpoint (by validation accuracy) and the last one with the optimiser state.
 
-import { mkdirSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { pace, setMemoryLimit } from '../engine/runtime.js';
@@ -24,9 +24,12 @@ import { freezeBackbone, modelSpec, type ImageConfig, type ModelSpec } from '../
 import { Adam, SGD, ReduceLROnPlateau, trainStep } from '../optim/index.js';
 
 type AnyOptimizer = Adam | SGD;
-import { loadPretrained, openWeights, OPTIM_PREFIX } from './weights.js';
-import { Progress, formatEpoch, log } from './progress.js';
+import { checkFinite, loadPretrained, openWeights, OPTIM_PREFIX } from './weights.js';
+import { Progress, formatEpoch, log, warnAll } from './progress.js';
 import { startRunRecord } from './record.js';
+import { guardEarlierRun, prepareOutDir, removeStaleTemps } from './outdir.js';
+import { reconcileResume, recordedOptions } from './resume.js';
+import { checkFits } from './memory.js';
 
 export interface TrainOptions {
   model: string;
@@ -54,7 +57,11 @@ export interface TrainOptions {
   /** MiB of GPU memory the pool may hold (free buffers past it go back to the device); also the micro-batch budget. */
   memoryLimit?: number;
   resume: boolean;
+  /** Replace an earlier run's checkpoints in `out`. */
+  overwrite?: boolean;
   json: boolean;
+  /** The options given on the command line (the rest are defaults, taken from the checkpoint on --resume); undefined: all. */
+  given?: Set<string>;
 }
 
 export interface EpochRecord {
@@ -86,29 +93,40 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   const spec = modelSpec(o.model);
   const data = resolveData(o.data, o.val);
   log(`data: ${data.description}`);
+  warnAll(data.warnings);
   if (data.classes.length < 2) throw new Error(`${o.data ?? 'data'}: only one class (${data.classes[0]}); classification needs at least two`);
-  mkdirSync(o.out, { recursive: true });
+  prepareOutDir(o.out);
+  const stale = removeStaleTemps(o.out);
+  if (stale.length) log(`removed ${stale.length} temporary file${stale.length > 1 ? 's' : ''} left by an interrupted write in ${o.out}`);
   const lastPath = join(o.out, `${spec.name}.last.safetensors`);
   const bestPath = join(o.out, `${spec.name}.safetensors`);
+  guardEarlierRun([bestPath, lastPath], o);
 
   // The model: resumed, pretrained backbone, given initial weights, or fresh.
   seedInit(o.seed);
   seedDropout(o.seed);
   const resumed = o.resume ? openResume(lastPath, spec.name, data.classes) : null;
+  if (resumed) {
+    const t = resumed.training as { options?: Record<string, unknown> };
+    reconcileResume(o, t.options, resumed.config as unknown as Record<string, unknown>, lastPath, o.given);
+  }
   const pretrained = !resumed && o.pretrained ? openWeights(o.pretrained, spec.name) : null;
   const init = !resumed && o.init ? openWeights(o.init, spec.name) : null;
   const config = resumed?.config ?? modelConfig(spec, o, data.channels, data.nativeSize, data.classes.length, pretrained?.config ?? init?.config);
   const mean = resumed?.mean ?? pretrained?.mean ?? spec.mean(config);
   const std = resumed?.std ?? pretrained?.std ?? spec.std(config);
+  const resumedFrozen = (resumed?.training as { frozen?: boolean } | undefined)?.frozen;
+  const freeze = o.freezeBackbone ?? resumedFrozen ?? (pretrained ? spec.freezeBackbone ?? false : false);
+  // rows at once: the given micro-batch, else at least one (the chosen micro-batch fits what is left)
+  checkFits(spec, config, o.microBatch ?? 1, { train: true, optimizer: o.optimizer, momentum: o.momentum, freeze, rowsFlag: o.microBatch ? '--micro-batch' : undefined });
   const model = spec.create(config);
   if (resumed) model.loadStateDict(resumed.source, { source: lastPath });
   else if (pretrained) {
     const replaced = loadPretrained(model, pretrained, spec.head);
     log(`pretrained: ${pretrained.path}${replaced.length ? ` (new head: ${replaced.join(', ')})` : ''}`);
   } else if (init) model.loadStateDict(init.source, { source: init.path });
+  if (resumed || pretrained || init) await checkFinite(model, (resumed ?? pretrained ?? init)!.path);
 
-  const resumedFrozen = (resumed?.training as { frozen?: boolean } | undefined)?.frozen;
-  const freeze = o.freezeBackbone ?? resumedFrozen ?? (pretrained ? spec.freezeBackbone ?? false : false);
   if (freeze) freezeBackbone(model, spec);
   const params = model.parameters().filter((p) => p.requiresGrad);
   log(`model: ${spec.name} ${describeConfig(config)}, ${model.numParameters().toLocaleString('en')} parameters (${model.numParameters(true).toLocaleString('en')} trainable)`);
@@ -117,15 +135,22 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
     ? new SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay })
     : new Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
   const scheduler = new ReduceLROnPlateau(opt);
-  let startEpoch = 0;
+  let startEpoch = 0, startStep = 0;
   let bestAcc = -1;
   if (resumed) {
-    const t = resumed.training as { epoch: number; best_acc: number; scheduler: never; optimizer: never };
+    const t = resumed.training as { epoch: number; step?: number; best_acc: number; scheduler: never; optimizer: never };
     opt.loadStateDict(optimizerState(resumed, t.optimizer));
     scheduler.loadStateDict(t.scheduler);
     startEpoch = t.epoch;
+    startStep = t.step ?? 0;
     bestAcc = t.best_acc;
-    log(`resumed from ${lastPath} after epoch ${startEpoch}`);
+    if (startEpoch >= o.epochs) {
+      log(`--resume: ${lastPath} has finished ${startEpoch} epoch${startEpoch > 1 ? 's' : ''}, --epochs is ${o.epochs}: nothing to do (raise --epochs to train further)`);
+      opt.dispose();
+      model.dispose();
+      return [];
+    }
+    log(`resumed from ${lastPath} ${startStep ? `in epoch ${startEpoch + 1} at step ${startStep}` : `after epoch ${startEpoch}`}`);
   }
 
   if (o.memoryLimit !== undefined) setMemoryLimit(o.memoryLimit * 2 ** 20);
@@ -135,13 +160,13 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   const warn = (m: string) => log(`warning: ${m}`);
   const trainLoader = new DataLoader(trainSet, { batchSize: o.batchSize, shuffle: o.shuffle, train: o.augment, seed: o.seed, onWarn: warn });
   const valLoader = valSet ? new DataLoader(valSet, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: warn }) : null;
-  const meta = (training: Record<string, unknown>): CheckpointMeta => ({ model: spec.name, config: { ...config }, classes: data.classes, mean, std, training });
+  const meta = (training: Record<string, unknown>): CheckpointMeta => ({ model: spec.name, config: { ...config }, classes: data.classes, mean, std, training: { ...training, options: recordedOptions(o) } });
 
   let interrupted = false;
   const onSigint = () => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    log('interrupted: finishing this step, then saving the last checkpoint (Ctrl-C again to quit now)');
+    log('stopping: finishing this step, then saving the last checkpoint (Ctrl-C again to quit now)');
   };
   process.on('SIGINT', onSigint);
   const records: EpochRecord[] = [];
@@ -149,21 +174,27 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
   try {
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
       const t0 = performance.now();
-      const r = await trainEpoch(model, trainLoader, opt, o, microBatch, epoch, () => interrupted, (n) => (steps += n, o.maxSteps !== undefined && steps >= o.maxSteps));
+      const first = epoch === startEpoch ? startStep : 0;
+      const r = await trainEpoch(model, trainLoader, opt, o, microBatch, epoch, first, () => interrupted, (n) => (steps += n, o.maxSteps !== undefined && steps >= o.maxSteps));
+      if (interrupted && r.partial) {
+        await saveLast(lastPath, model, opt, scheduler, meta, epoch, bestAcc, r.step);
+        throw new StopTraining(`interrupted in epoch ${epoch + 1} at step ${r.step}: last checkpoint written to ${lastPath} (--resume continues from there)`, 130);
+      }
       const v = valLoader ? await evaluate(model, valLoader, data.classes.length) : null;
       const seconds = (performance.now() - t0) / 1e3;
-      if (interrupted && r.partial) {
-        await saveLast(lastPath, model, opt, scheduler, meta, epoch, bestAcc);
-        throw new StopTraining(`interrupted in epoch ${epoch + 1}: last checkpoint written to ${lastPath}`, 130);
+      if (v) {
+        const lr = opt.lr;
+        scheduler.step(v.loss);
+        if (opt.lr < lr) log(`ReduceLROnPlateau: no improvement of the validation loss for ${scheduler.stateDict().patience + 1} epochs: lr ${lr.toExponential(1)} -> ${opt.lr.toExponential(1)}`);
       }
-      if (v) scheduler.step(v.loss);
       const acc = v ? v.accuracy : r.metrics.accuracy;
       const isBest = !v || acc > bestAcc;
       if (isBest) {
         bestAcc = acc;
         await saveCheckpoint(bestPath, model, meta({ epoch: epoch + 1, val_acc: v?.accuracy ?? null, val_loss: v?.loss ?? null, train_acc: r.metrics.accuracy }));
       }
-      await saveLast(lastPath, model, opt, scheduler, meta, epoch + 1, bestAcc);
+      // a partial epoch (--max-steps) is recorded by its step, so that --resume finishes it
+      await saveLast(lastPath, model, opt, scheduler, meta, r.partial ? epoch : epoch + 1, bestAcc, r.partial ? r.step : 0);
       const rec: EpochRecord = {
         epoch: epoch + 1,
         epochs: o.epochs,
@@ -183,9 +214,12 @@ export async function train(o: TrainOptions): Promise<EpochRecord[]> {
       records.push(rec);
       runRecord.addEpoch(rec, v, r.losses);
       if (o.json) console.log(JSON.stringify(rec));
-      else console.log(formatEpoch(rec));
+      else console.log(formatEpoch(rec, rec.best || epoch + 1 === o.epochs)); // the per-class table at each new best and at the end
       if (interrupted) throw new StopTraining(`interrupted after epoch ${epoch + 1}: last checkpoint written to ${lastPath}`, 130);
-      if (o.maxSteps !== undefined && steps >= o.maxSteps) break;
+      if (o.maxSteps !== undefined && steps >= o.maxSteps) {
+        log(`stopped after --max-steps ${o.maxSteps} (epoch ${epoch + 1}${r.partial ? ` at step ${r.step} of ${trainLoader.length}` : ''})`);
+        break;
+      }
     }
   } finally {
     process.off('SIGINT', onSigint);
@@ -202,22 +236,23 @@ interface EpochResult {
   seconds: number;
   skipped: number;
   partial: boolean;
-  /** Each step's loss. */
+  /** Each step's loss (of the steps this run made). */
   losses: number[];
+  step: number; // steps of the epoch done (counting those of a resumed start)
 }
 
-/** One pass over the training data; loss and accuracy accumulate on the GPU. */
-async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, o: TrainOptions, microBatch: number, epoch: number, stop: () => boolean, count: (n: number) => boolean): Promise<EpochResult> {
+/** One pass over the training data (from step `first` of a resumed epoch); loss and accuracy accumulate on the GPU. */
+async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, o: TrainOptions, microBatch: number, epoch: number, first: number, stop: () => boolean, count: (n: number) => boolean): Promise<EpochResult> {
   model.train();
   const ds = loader.dataset;
   const metrics = new Metrics(ds.classes.length);
   const history = Tensor.empty([loader.length]).keep(); // each step's loss, read at progress checks
   const progress = new Progress(o, `epoch ${epoch + 1}/${o.epochs}`, loader.length, ds.length);
-  let images = 0, skipped = 0, step = 0, partial = false;
+  let images = 0, skipped = 0, step = first, partial = false;
   const losses: number[] = [];
   const t0 = performance.now();
   try {
-    for await (const batch of loader.epoch(epoch)) {
+    for await (const batch of loader.epoch(epoch, first)) {
       skipped += batch.skipped.length;
       if (batch.n === 0) continue;
       tidy(() => {
@@ -229,18 +264,20 @@ async function trainEpoch(model: Module, loader: DataLoader, opt: AnyOptimizer, 
       images += batch.n;
       const done = count(1);
       if (progress.due() || done || stop()) {
-        losses.push(...(await checkedLosses(history, losses.length, step, epoch)));
+        losses.push(...(await checkedLosses(history, first + losses.length, step, epoch)));
         progress.update(step, images, losses.at(-1)!);
       }
       if (done || stop()) {
-        partial = stop() || step < loader.length;
+        partial = step < loader.length;
         break;
       }
+      // let signal handlers run: batches already in memory never wait on an event
+      await new Promise((r) => setImmediate(r));
     }
-    losses.push(...(await checkedLosses(history, losses.length, step, epoch)));
+    losses.push(...(await checkedLosses(history, first + losses.length, step, epoch)));
     const report = await metrics.read();
     progress.end();
-    return { metrics: report, images, seconds: (performance.now() - t0) / 1e3, skipped, partial, losses };
+    return { metrics: report, images, seconds: (performance.now() - t0) / 1e3, skipped, partial, losses, step };
   } finally {
     metrics.dispose();
     history.dispose();
@@ -311,7 +348,7 @@ function openResume(path: string, model: string, classes: string[]) {
 }
 
 /** Optimiser tensors are stored as `optimizer.state.<i>.<name>`, numbers in the metadata. */
-async function saveLast(path: string, model: Module, opt: AnyOptimizer, scheduler: ReduceLROnPlateau, meta: (t: Record<string, unknown>) => CheckpointMeta, epoch: number, bestAcc: number): Promise<void> {
+async function saveLast(path: string, model: Module, opt: AnyOptimizer, scheduler: ReduceLROnPlateau, meta: (t: Record<string, unknown>) => CheckpointMeta, epoch: number, bestAcc: number, step = 0): Promise<void> {
   const sd = await opt.stateDict();
   const extra = new Map<string, TensorInput>();
   const scalars: Record<string, Record<string, number>> = {};
@@ -322,7 +359,7 @@ async function saveLast(path: string, model: Module, opt: AnyOptimizer, schedule
     }
   }
   const frozen = model.parameters().some((p) => !p.requiresGrad);
-  await saveCheckpoint(path, model, meta({ epoch, best_acc: bestAcc, frozen, scheduler: scheduler.stateDict(), optimizer: { param_groups: sd.param_groups, scalars } }), extra);
+  await saveCheckpoint(path, model, meta({ epoch, ...(step ? { step } : {}), best_acc: bestAcc, frozen, scheduler: scheduler.stateDict(), optimizer: { param_groups: sd.param_groups, scalars } }), extra);
 }
 
 function optimizerState(w: ReturnType<typeof openWeights>, saved: { param_groups: unknown; scalars: Record<string, Record<string, number>> }) {

@@ -1,23 +1,42 @@
 // `eval`, `predict`, `models` and `prepare`: using trained weights, and the small
 // commands around training.
 
-import { extname } from 'node:path';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { noGrad } from '../autograd/tape.js';
 import { softmax } from '../autograd/loss.js';
 import { DataLoader } from '../data/loader.js';
 import { resolveData } from '../data/source.js';
-import { prepareFlat } from '../data/folder.js';
+import { isImageName, prepareFlat } from '../data/folder.js';
 import { transformImage } from '../data/transforms.js';
 import { Rng } from '../engine/rng.js';
 import { readNpy } from '../io/npy_file.js';
 import { toFloat32 } from '../io/safetensors.js';
 import { MODELS, freezeBackbone, type ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
+import { shapesOnly } from '../nn/init.js';
 import { evaluate } from './train.js';
-import { buildFrom, openWeights, type LoadedWeights } from './weights.js';
-import { log } from './progress.js';
+import { buildFrom, checkFinite, openWeights, type LoadedWeights } from './weights.js';
+import { log, warnAll } from './progress.js';
 import { worstPredictions, writeGallery } from './gallery.js';
+import { checkFits } from './memory.js';
+
+/**
+ * The model of the weights, loaded, in eval mode, its tensors checked for NaN and
+ * infinities; refused first when it cannot fit at `batch`.
+ */
+async function openModel(w: LoadedWeights, batch: number): Promise<Module> {
+  checkFits(w.spec, w.config, batch, { train: false, rowsFlag: '--batch-size' });
+  const model = buildFrom(w);
+  try {
+    await checkFinite(model, w.path);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}
 
 export interface EvalOptions {
   weights: string;
@@ -33,13 +52,14 @@ export interface EvalOptions {
 export async function evalCommand(o: EvalOptions): Promise<void> {
   const w = openWeights(o.weights, o.model);
   const data = resolveData(o.data);
+  warnAll(data.warnings);
   if (data.classes.join('\n') !== w.classes.join('\n') && w.ours) {
     throw new Error(`${o.weights}: trained on classes [${w.classes.join(', ')}], the data has [${data.classes.join(', ')}]`);
   }
   const sets = data.open({ size: w.config.imageSize, channels: w.config.channels, augment: false, mean: w.mean, std: w.std });
   const set = sets.val ?? sets.train;
   log(`evaluating ${w.spec.name} from ${w.path} on ${data.description}${sets.val ? ' (validation set)' : ''}`);
-  const model = buildFrom(w);
+  const model = await openModel(w, o.batchSize);
   try {
     const loader = new DataLoader(set, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: (m) => log(`warning: ${m}`) });
     const r = await evaluate(model, loader, data.classes.length);
@@ -71,49 +91,142 @@ export interface PredictOptions {
   model?: string;
   imageSize?: number;
   top: number;
+  batchSize?: number;
   json: boolean;
 }
 
-/** Class probabilities for image files, or for the (N,C,H,W) float32 batches of .npy files. */
-export async function predictCommand(inputs: string[], o: PredictOptions): Promise<void> {
+/** What one input gives: items to run (an image is one, a .npy batch N), or why it cannot. */
+interface Input {
+  name: string;
+  x?: Float32Array;
+  shape?: number[]; // (n, C, H, W)
+  error?: string;
+}
+
+/**
+ * Class probabilities for image files, folders of them (walked, sorted), and the
+ * (N,C,H,W) batches of .npy files: one result per image or item, or one error line per
+ * input that cannot be read (the others still run); false when any failed.
+ */
+export async function predictCommand(inputs: string[], o: PredictOptions): Promise<boolean> {
   if (!inputs.length) throw new Error('predict: no images given');
   const w = openWeights(o.weights, o.model, o.imageSize ? { imageSize: o.imageSize } : {});
-  const { imageSize: S, channels: C } = w.config;
-  const model = buildFrom(w);
+  const batchSize = o.batchSize ?? 32;
+  const model = await openModel(w, batchSize);
+  let failed = 0;
+  const report = (name: string, error: string) => {
+    failed++;
+    if (o.json) console.log(JSON.stringify({ input: name, error }));
+    else log(`error: ${name}: ${error}`);
+  };
+  const files = inputs.flatMap((input) => {
+    const found = expandInput(input);
+    if (!found.length) report(input, 'a folder without images or .npy files');
+    return found;
+  });
   try {
-    for (const input of inputs) {
-      const { x, n, names } = await loadInput(input, w.config, w);
-      const logits = noGrad(() => tidy(() => model.forward(Tensor.from(x, [n, C, S, S]))));
-      const probs = tidy(() => noGrad(() => softmax(logits)));
-      const [lg, pr] = [await logits.readF32(), await probs.readF32()];
-      logits.dispose();
-      probs.dispose();
-      const K = w.classes.length;
-      for (let i = 0; i < n; i++) {
-        const l = Array.from(lg.subarray(i * K, i * K + K)), p = Array.from(pr.subarray(i * K, i * K + K));
-        const order = p.map((v, k) => [v, k]).sort((a, b) => b[0] - a[0]).slice(0, Math.max(1, o.top));
-        if (o.json) console.log(JSON.stringify({ input: names[i], logits: l, probs: p, pred: w.classes[order[0][1]], index: order[0][1] }));
-        else console.log(`${names[i]}: ${order.map(([v, k]) => `${w.classes[k]} ${(100 * v).toFixed(2)}%`).join(', ')}`);
+    // images in groups of batchSize, decoded together; a .npy file on its own, in chunks
+    for (let i = 0; i < files.length; ) {
+      const group = [files[i++]];
+      if (!isNpy(group[0])) while (i < files.length && group.length < batchSize && !isNpy(files[i])) group.push(files[i++]);
+      const loaded = await Promise.all(group.map((f) => loadInput(f, w)));
+      for (const input of loaded) if (input.error) report(input.name, input.error);
+      const ok = loaded.filter((l) => !l.error);
+      if (!ok.length) continue;
+      const [, C, H, W] = ok[0].shape!;
+      const n = ok.reduce((s, l) => s + l.shape![0], 0);
+      const names = ok.flatMap((l) => (isNpy(l.name) ? Array.from({ length: l.shape![0] }, (_, k) => `${l.name}[${k}]`) : [l.name]));
+      const x = ok.length === 1 ? ok[0].x! : concatF32(ok.map((l) => l.x!));
+      for (let s = 0; s < n; s += batchSize) {
+        const m = Math.min(batchSize, n - s);
+        const chunk = x.subarray(s * C * H * W, (s + m) * C * H * W);
+        await printPredictions(model, Tensor.from(chunk.slice(), [m, C, H, W]), names.slice(s, s + m), w.classes, o);
       }
     }
   } finally {
     model.dispose();
   }
+  if (failed) {
+    log(`predict: ${failed} input${failed > 1 ? 's' : ''} failed`);
+    process.exitCode = 1;
+  }
+  return failed === 0;
 }
 
-async function loadInput(path: string, c: ImageConfig, w: LoadedWeights): Promise<{ x: Float32Array; n: number; names: string[] }> {
-  if (extname(path).toLowerCase() === '.npy') {
-    const t = readNpy(path);
-    const [n, ch, h, wd] = t.shape;
-    if (t.shape.length !== 4 || ch !== c.channels || h !== c.imageSize || wd !== c.imageSize) {
-      throw new Error(`${path}: holds [${t.shape}], the model takes (N, ${c.channels}, ${c.imageSize}, ${c.imageSize}) float32`);
-    }
-    return { x: toFloat32(t), n, names: Array.from({ length: n }, (_, i) => `${path}[${i}]`) };
+const isNpy = (f: string) => extname(f).toLowerCase() === '.npy';
+
+/** A folder's image and .npy files, recursively in sorted order (each folder once: links may loop); anything else as given. */
+function expandInput(path: string, seen = new Set<string>()): string[] {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return [path]; // reported when it is read
   }
-  // NOTE: Resize((S, S)) without a crop, as the seed's inference function, with Pillow's exact
-  // bilinear resize (as the seed's PIL, and as the web page, which shares pixels.ts).
-  const x = await transformImage(path, { size: c.imageSize, channels: c.channels as 1 | 3, train: false, augment: false, mean: w.mean, std: w.std, fit: 'fill', resampler: 'pillow' }, new Rng(0));
-  return { x, n: 1, names: [path] };
+  if (!st.isDirectory()) return [path];
+  const real = realpathSync(path);
+  if (seen.has(real)) return [];
+  seen.add(real);
+  const found: string[] = [];
+  for (const name of readdirSync(path).filter((n) => !n.startsWith('.')).sort()) {
+    const p = join(path, name);
+    const k = statSync(p, { throwIfNoEntry: false });
+    if (k?.isDirectory()) found.push(...expandInput(p, seen));
+    else if (k?.isFile() && (isImageName(name) || isNpy(name))) found.push(p);
+  }
+  return found;
+}
+
+function concatF32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let off = 0;
+  for (const p of parts) out.set(p, (off += p.length) - p.length);
+  return out;
+}
+
+async function printPredictions(model: Module, x: Tensor, names: string[], classes: string[], o: PredictOptions): Promise<void> {
+  const logits = noGrad(() => tidy(() => model.forward(x)));
+  const probs = tidy(() => noGrad(() => softmax(logits)));
+  const [lg, pr] = [await logits.readF32(), await probs.readF32()];
+  logits.dispose();
+  probs.dispose();
+  x.dispose();
+  const K = classes.length;
+  for (let i = 0; i < names.length; i++) {
+    const l = Array.from(lg.subarray(i * K, i * K + K)), p = Array.from(pr.subarray(i * K, i * K + K));
+    const order = p.map((v, k) => [v, k]).sort((a, b) => b[0] - a[0]).slice(0, Math.max(1, o.top));
+    if (o.json) console.log(JSON.stringify({ input: names[i], logits: l, probs: p, pred: classes[order[0][1]], index: order[0][1] }));
+    else console.log(`${names[i]}: ${order.map(([v, k]) => `${classes[k]} ${(100 * v).toFixed(2)}%`).join(', ')}`);
+  }
+}
+
+/** Float .npy types are converted to float32; integer ones are refused (not normalised values). */
+const NPY_FLOATS = ['F32', 'F64', 'F16'];
+
+async function loadInput(path: string, w: LoadedWeights): Promise<Input> {
+  const c = w.config;
+  try {
+    if (isNpy(path)) {
+      const t = readNpy(path);
+      const [n, ch, h, wd] = t.shape;
+      const any = w.spec.anyInputSize;
+      if (!NPY_FLOATS.includes(t.dtype)) return { name: path, error: `holds ${t.dtype} values; predict takes normalised float32 (float16 and float64 are converted): convert and normalise first` };
+      if (t.shape.length !== 4 || ch !== c.channels || (!any && (h !== c.imageSize || wd !== c.imageSize))) {
+        return { name: path, error: `holds [${t.shape}], the model takes (N, ${c.channels}, ${any ? 'H, W' : `${c.imageSize}, ${c.imageSize}`}) float32` };
+      }
+      if (n === 0) return { name: path, error: `holds no items (shape [${t.shape}])` };
+      const x = toFloat32(t);
+      const bad = x.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) return { name: path, error: `item ${Math.floor(bad / (ch * h * wd))} holds NaN or infinite values` };
+      return { name: path, x, shape: [n, ch, h, wd] };
+    }
+    // NOTE: Resize((S, S)) without a crop, as the seed's inference function, with Pillow's exact
+    // bilinear resize (as the seed's PIL, and as the web page, which shares pixels.ts).
+    const x = await transformImage(path, { size: c.imageSize, channels: c.channels as 1 | 3, train: false, augment: false, mean: w.mean, std: w.std, fit: 'fill', resampler: 'pillow' }, new Rng(0));
+    return { name: path, x, shape: [1, c.channels, c.imageSize, c.imageSize] };
+  } catch (e) {
+    return { name: path, error: (e as Error).message.replace(`${path}: `, '') };
+  }
 }
 
 /** The seed's comparison table: parameters, trainable parameters, checkpoint size. */
@@ -121,7 +234,7 @@ export function modelsCommand(o: { imageSize?: number; json: boolean }): void {
   const rows = Object.values(MODELS).map((spec) => {
     const base = spec.defaults as ImageConfig;
     const config = { ...base, imageSize: o.imageSize ? (spec.fitImageSize?.(o.imageSize, base as never) ?? o.imageSize) : base.imageSize };
-    const model = (spec as { create(c: ImageConfig): Module }).create(config);
+    const model = shapesOnly(() => (spec as { create(c: ImageConfig): Module }).create(config));
     try {
       if (spec.freezeBackbone) freezeBackbone(model, spec);
       let bytes = 0;
@@ -141,14 +254,15 @@ export function modelsCommand(o: { imageSize?: number; json: boolean }): void {
   }
 }
 
-export function prepareCommand(dir: string, o: { move: boolean }): void {
-  const result = prepareFlat(dir, { move: o.move });
-  const folders = Object.entries(result);
-  if (!folders.length) {
-    console.log(`${dir}: nothing to sort (no flat image files named <class>.<n>.<ext>)`);
-    return;
-  }
+export function prepareCommand(dir: string, o: { move: boolean; valFraction?: number; seed: number }): void {
+  const { sorted, left } = prepareFlat(dir, { move: o.move, valFraction: o.valFraction, seed: o.seed });
+  const folders = Object.entries(sorted);
+  if (!folders.length) console.log(`${dir}: nothing to sort (no flat image files named <class>.<n>.<ext>)`);
   for (const [folder, counts] of folders) {
     console.log(`${folder}: ${Object.entries(counts).map(([c, n]) => `${c} ${n}`).join(', ')} (${o.move ? 'moved' : 'copied'})`);
+  }
+  if (left.length) {
+    console.log(`left where they are (not named <class>.<n>.<ext>): ${left.length} file${left.length > 1 ? 's' : ''}`);
+    for (const f of left) console.log(`  ${f}`);
   }
 }

@@ -8,6 +8,8 @@ import { openCheckpoint } from '../io/checkpoint_file.js';
 import type { Module, StateSource } from '../nn/module.js';
 import { modelSpec, type ImageConfig } from '../models/index.js';
 import { describeWeights, weightsSource, type LoadedWeights } from '../models/load.js';
+import { Tensor } from '../engine/tensor.js';
+import { firstNonFinite } from '../engine/shaders/finite.js';
 
 export { OPTIM_PREFIX, buildFrom, type LoadedWeights } from '../models/load.js';
 
@@ -95,4 +97,11 @@ export function loadPretrained(model: Module, w: LoadedWeights, head: readonly s
     throw new Error(`${w.path}: not ${w.spec.name} weights: ${parts.join('; ')}`);
   }
   return skipped.sort((a, b) => head.indexOf(a) - head.indexOf(b));
+}
+
+/** Throws naming the first parameter or buffer of `model` that holds a NaN or an infinity (one GPU pass, one readback). */
+export async function checkFinite(model: Module, source: string): Promise<void> {
+  const entries = [...model.stateDict()].filter((e): e is [string, Tensor] => e[1] instanceof Tensor);
+  const bad = await firstNonFinite(entries.map(([, t]) => t));
+  if (bad >= 0) throw new Error(`${source}: ${entries[bad][0]} holds NaN or infinite values`);
 }

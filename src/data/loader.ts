@@ -85,7 +85,8 @@ export class DataLoader {
     return new Rng(mixSeed(this.opts.seed, epoch)).permutation(n);
   }
 
-  async *epoch(epoch: number): AsyncGenerator<Batch> {
+  /** The batches of an epoch, from batch `first` on (a resumed epoch). */
+  async *epoch(epoch: number, first = 0): AsyncGenerator<Batch> {
     const { batchSize, prefetch, maxBadFraction, minSeen } = this.opts;
     const order = this.order(epoch);
     const count = this.length;
@@ -94,7 +95,7 @@ export class DataLoader {
     let seen = 0;
     let bad = 0;
     try {
-      for (let b = 0; b < count; b++) {
+      for (let b = first; b < count; b++) {
         for (let k = b; k <= Math.min(b + prefetch, count - 1); k++) {
           if (pending[k]) continue;
           const next = this.load(order.slice(k * batchSize, (k + 1) * batchSize), epoch, limiter);

@@ -19,6 +19,8 @@ export interface DataSource {
   channels: number;
   /** Native side of the images (0 for image folders, whose images vary). */
   nativeSize: number;
+  /** What was left out while reading it (links not followed), one line each. */
+  warnings?: string[];
   open(o: OpenOptions): { train: Dataset; val: Dataset | null };
 }
 
@@ -44,6 +46,7 @@ export function resolveData(arg: string | undefined, valArg?: string): DataSourc
   checkSameClasses(train.classes, val.classes, [chosen, valArg]);
   return {
     ...train,
+    warnings: [...(train.warnings ?? []), ...(val.warnings ?? [])],
     description: `${train.description}; validation: ${val.description}`,
     open: (o) => ({ train: train.open(o).train, val: val.open(o).train }),
   };
@@ -78,6 +81,7 @@ function resolveOne(arg: string): DataSource {
     classes: split.train.classes,
     channels: 3,
     nativeSize: 0,
+    warnings: [...split.train.skipped, ...(split.val?.skipped ?? [])],
     open: (o) => ({
       train: new ImageFolderDataset(split.train, imageOpts(o)),
       val: split.val ? new ImageFolderDataset(split.val, imageOpts(o)) : null,
@@ -98,6 +102,8 @@ function tensorFile(path: string): DataSource {
   if (xi.shape[2] !== xi.shape[3]) throw new Error(`${path}: images must be square, got ${xi.shape[2]}x${xi.shape[3]}`);
   if (yi.shape.length !== 1 || yi.shape[0] !== xi.shape[0]) throw new Error(`${path}: y must be (${xi.shape[0]}), got [${yi.shape}]`);
   const x = toFloat32(f.read('x'));
+  const bad = x.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new Error(`${path}: x[${Math.floor(bad / (x.length / xi.shape[0]))}] holds NaN or infinite values`);
   const y = toInt32(f.read('y'));
   const classes = f.metadata.classes ? (JSON.parse(f.metadata.classes) as string[]) : undefined;
   const [n, c, h, w] = xi.shape as [number, number, number, number];

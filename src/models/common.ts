@@ -29,6 +29,8 @@ export interface ModelSpec<C extends ImageConfig = ImageConfig> {
   sizeFromWeights?: boolean;
   /** Fine-tuning trains only the head unless --no-freeze-backbone (resnet18, as the seed). */
   freezeBackbone?: boolean;
+  /** Fully convolutional (global pooling before the head): takes any input height and width. */
+  anyInputSize?: boolean;
 }
 
 export function meanFor(channels: number, mean: number[]): number[] {

@@ -82,6 +82,7 @@ const resnet18: ModelSpec<ResNet18Config> = {
   ...imagenet,
   head: ['fc.weight', 'fc.bias'],
   freezeBackbone: true,
+  anyInputSize: true,
   inferConfig: (s, base) => {
     const [w, channels] = need(s, 'conv1.weight');
     return { ...base, width: w, channels, numClasses: need(s, 'fc.weight')[0] };

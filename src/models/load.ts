@@ -39,6 +39,10 @@ export function describeWeights(file: SafetensorsFile, model?: string, overrides
   if (meta) {
     if (model && model !== meta.model) throw new Error(`${path}: a ${meta.model} checkpoint, not ${model}`);
     const spec = modelSpec(meta.model);
+    const outputs = (meta.config as { numClasses?: number }).numClasses;
+    if (!Array.isArray(meta.classes) || meta.classes.length !== outputs) {
+      throw new Error(`${path}: ${Array.isArray(meta.classes) ? meta.classes.length : 'no'} class names in its metadata for ${outputs} outputs`);
+    }
     return { spec, config: meta.config as unknown as ImageConfig, classes: meta.classes, mean: meta.mean, std: meta.std, source, path, ours: true, training: meta.training, file };
   }
   if (!model) throw new Error(`${path}: no model metadata (foreign weights): say which model it is`);

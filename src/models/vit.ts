@@ -8,7 +8,7 @@ import { attentionHeads } from '../autograd/attention.js';
 import { full } from '../engine/shaders/elementwise.js';
 import { ModuleList } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
-import { constant, truncNormalData } from '../nn/init.js';
+import { constant, refill, truncNormalData } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { LayerNorm } from '../nn/normalization.js';
@@ -25,8 +25,8 @@ export interface VitConfig extends ImageConfig {
 
 /** NOTE: HF ViT init: Linear/Conv weights trunc-normal(0.02), biases 0; cls token and position embeddings 0. */
 function hfInit<M extends Linear | Conv2d>(m: M): M {
-  m.weight.write(truncNormalData(m.weight.size, 0.02));
-  m.bias!.write(new Float32Array(m.bias!.size));
+  refill(m.weight, () => truncNormalData(m.weight.size, 0.02));
+  refill(m.bias!, () => new Float32Array(m.bias!.size));
   return m;
 }
 

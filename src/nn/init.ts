@@ -4,6 +4,33 @@ import { Rng } from '../engine/rng.js';
 import { Tensor, numel } from '../engine/tensor.js';
 
 let rng = new Rng(0);
+let hollow = false;
+
+/**
+ * Runs `build` with every initialisation below giving a tensor of the right shape that
+ * holds no data and no GPU buffer: enough to count a model's parameters (`models`, the
+ * memory estimate) without drawing its weights or needing a device. Such a model must
+ * not run.
+ */
+export function shapesOnly<T>(build: () => T): T {
+  hollow = true;
+  try {
+    return build();
+  } finally {
+    hollow = false;
+  }
+}
+
+/** Overwrites a tensor made by these initialisations with `data()` (nothing under shapesOnly). */
+export function refill(t: Tensor, data: () => Float32Array): void {
+  if (!hollow) t.write(data());
+}
+
+function make(shape: readonly number[], data: () => Float32Array): Tensor {
+  if (!hollow) return Tensor.from(data(), shape);
+  const t = Object.create(Tensor.prototype) as Tensor;
+  return Object.assign(t, { shape: Object.freeze([...shape]), size: numel(shape), dtype: 'f32', requiresGrad: false, grad: null, node: null, kept: false, storage: null });
+}
 
 /** Seeds every initialisation that follows. */
 export function manualSeed(seed: number): void {
@@ -17,7 +44,7 @@ export function uniformData(n: number, bound: number, r: Rng = rng): Float32Arra
 }
 
 export function uniform(shape: readonly number[], bound: number, r: Rng = rng): Tensor {
-  return Tensor.from(uniformData(numel(shape), bound, r), shape);
+  return make(shape, () => uniformData(numel(shape), bound, r));
 }
 
 /** NOTE: kaiming_uniform_(a=sqrt(5)) as nn.Linear/nn.Conv2d use: bound = 1/sqrt(fan_in); their bias uses the same bound. */
@@ -38,9 +65,9 @@ export function truncNormalData(n: number, std: number, lo = -2, hi = 2, r: Rng 
 }
 
 export function truncNormal(shape: readonly number[], std: number, lo = -2, hi = 2, r: Rng = rng): Tensor {
-  return Tensor.from(truncNormalData(numel(shape), std, lo, hi, r), shape);
+  return make(shape, () => truncNormalData(numel(shape), std, lo, hi, r));
 }
 
 export function constant(shape: readonly number[], value: number): Tensor {
-  return Tensor.from(new Float32Array(numel(shape)).fill(value), shape);
+  return make(shape, () => new Float32Array(numel(shape)).fill(value));
 }

@@ -47,7 +47,7 @@ beforeAll(async () => {
 });
 
 // Each CLI run is a new process: on a machine whose shader cache is cold, it compiles its pipelines again.
-describe.skipIf(!hasGpu)('cli', { timeout: 900_000 }, () => {
+describe.skipIf(!hasGpu)('cli', () => {
   it('prepare sorts the Kaggle layout into class folders, and is safe to run twice', () => {
     const r = cli(['prepare', data]);
     expect(r.status, r.stderr).toBe(0);
@@ -199,7 +199,7 @@ describe.skipIf(!hasGpu)('cli', { timeout: 900_000 }, () => {
   });
 });
 
-describe.skipIf(!hasGpu)('cli with foreign weights', { timeout: 900_000 }, () => {
+describe.skipIf(!hasGpu)('cli with foreign weights', () => {
   it('fine-tunes from a Hugging Face ViT folder, replacing its head, and predicts with it', async () => {
     const { ViT } = await import('../../src/models/vit.js');
     const { initDevice } = await import('../../src/engine/node_gpu.js');

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -106,10 +106,10 @@ describe('prepareFlat', () => {
     const { root, data, outside } = layout();
     const before = snapshot(outside);
     const expected = { [join(data, 'train')]: { cat: 2, dog: 1 }, [join(data, 'val')]: { cat: 1, dog: 1 } };
-    expect(prepareFlat(data)).toEqual(expected);
+    expect(prepareFlat(data).sorted).toEqual(expected);
     expect(readFileSync(join(data, 'train/cat/cat.1.jpg'), 'utf8')).toBe('c1');
     expect(existsSync(join(data, 'train/cat.1.jpg'))).toBe(true);
-    expect(prepareFlat(data)).toEqual(expected); // the second run finds everything in place
+    expect(prepareFlat(data).sorted).toEqual(expected); // the second run finds everything in place
     expect(readdirSync(join(data, 'test1'))).toEqual(['1.jpg']);
     expect(readdirSync(root).sort()).toEqual(['cat.9.jpg', 'data']);
     expect(snapshot(outside)).toEqual(before);
@@ -120,13 +120,13 @@ describe('prepareFlat', () => {
   it('moves with move: true, idempotently', () => {
     const { root, data, outside } = layout();
     const before = snapshot(outside);
-    expect(prepareFlat(data, { move: true })).toEqual({
+    expect(prepareFlat(data, { move: true }).sorted).toEqual({
       [join(data, 'train')]: { cat: 2, dog: 1 },
       [join(data, 'val')]: { cat: 1, dog: 1 },
     });
     expect(readdirSync(join(data, 'train')).sort()).toEqual(['cat', 'dog', 'readme.txt']);
     expect(readdirSync(join(data, 'val/dog'))).toEqual(['dog.5.jpg']);
-    expect(prepareFlat(data, { move: true })).toEqual({});
+    expect(prepareFlat(data, { move: true }).sorted).toEqual({});
     expect(readdirSync(root).sort()).toEqual(['cat.9.jpg', 'data']);
     expect(readdirSync(join(data, 'test1'))).toEqual(['1.jpg']);
     expect(snapshot(outside)).toEqual(before);
@@ -140,5 +140,61 @@ describe('prepareFlat', () => {
     touch(join(root, 'dog/dog.0.jpg'), 'other');
     expect(() => prepareFlat(root)).toThrow(/dog\.0\.jpg exists with different content/);
     expect(() => prepareFlat(join(root, 'missing'))).toThrow(/not found/);
+  });
+
+  it('compares class prefixes case-insensitively and leaves files without one, listing them', () => {
+    const root = fresh();
+    for (const f of ['dog.1.jpg', 'Dog.2.JPG', 'CAT.3.png', 'cat.4.jpg', 'IMG_0001.jpg', 'holiday.photo.jpg']) touch(join(root, f), f);
+    const r = prepareFlat(root);
+    expect(r.sorted).toEqual({ [root]: { cat: 2, dog: 2 } });
+    expect(r.left.map((p) => p.slice(root.length + 1))).toEqual(['IMG_0001.jpg', 'holiday.photo.jpg']);
+    expect(readdirSync(root).sort()).toEqual(['CAT.3.png', 'Dog.2.JPG', 'IMG_0001.jpg', 'cat', 'cat.4.jpg', 'dog', 'dog.1.jpg', 'holiday.photo.jpg']);
+    expect(readdirSync(join(root, 'dog')).sort()).toEqual(['Dog.2.JPG', 'dog.1.jpg']);
+    const flat = flatFolder(root); // the flat layout read directly agrees, listing what it left out
+    expect(flat.classes).toEqual(['cat', 'dog']);
+    expect(flat.skipped).toEqual([`${join(root, 'IMG_0001.jpg')}: not named <class>.<n>.<ext>: left out`, `${join(root, 'holiday.photo.jpg')}: not named <class>.<n>.<ext>: left out`]);
+  });
+
+  it('--val-fraction splits a flat download into train/ and val/, stratified and seeded', () => {
+    const make = () => {
+      const root = fresh();
+      for (let i = 0; i < 10; i++) touch(join(root, `cat.${i}.jpg`), `c${i}`);
+      for (let i = 0; i < 20; i++) touch(join(root, `dog.${i}.jpg`), `d${i}`);
+      return root;
+    };
+    const a = make(), b = make();
+    const r = prepareFlat(a, { valFraction: 0.2, seed: 3 });
+    expect(r.sorted).toEqual({ [join(a, 'train')]: { cat: 8, dog: 16 }, [join(a, 'val')]: { cat: 2, dog: 4 } });
+    prepareFlat(b, { valFraction: 0.2, seed: 3 });
+    const list = (root: string) => ['train/cat', 'train/dog', 'val/cat', 'val/dog'].map((d) => readdirSync(join(root, d)).sort());
+    expect(list(b)).toEqual(list(a)); // the same seed, the same split
+    const split = loadSplit(a);
+    expect(split.train.samples).toHaveLength(24);
+    expect(split.val?.samples).toHaveLength(6);
+    expect(new Set([...list(a)[0], ...list(a)[2]]).size).toBe(10); // each file once
+    expect(prepareFlat(a, { valFraction: 0.2, seed: 3 }).sorted).toEqual(r.sorted); // idempotent
+    const c = make();
+    prepareFlat(c, { valFraction: 0.2, seed: 4 });
+    expect(list(c)).not.toEqual(list(a));
+    expect(() => prepareFlat(c, { valFraction: 1 })).toThrow(/--val-fraction must be between 0 and 1/);
+  });
+});
+
+describe('symbolic links in class folders', () => {
+  it('follows none out of the class folder, counts each file once, and lists what it skipped', () => {
+    const root = fresh();
+    for (const f of ['cat/1.jpg', 'cat/2.jpg', 'dog/1.jpg', 'dog/sub/2.jpg']) touch(join(root, f));
+    symlinkSync('..', join(root, 'dog/loop')); // would make every cat a dog as well
+    symlinkSync(join(root, 'cat/1.jpg'), join(root, 'dog/stolen.jpg'));
+    symlinkSync('sub', join(root, 'dog/again')); // inside, but counted already
+    symlinkSync('sub/2.jpg', join(root, 'dog/3.jpg')); // inside: the same file again
+    const data = imageFolder(root);
+    expect(rel(root, data.samples)).toEqual([['cat/1.jpg', 0], ['cat/2.jpg', 0], ['dog/1.jpg', 1], ['dog/sub/2.jpg', 1]]);
+    expect(data.skipped).toEqual([
+      `${join(root, 'dog/3.jpg')} links to sub/2.jpg, already counted: not followed`,
+      `${join(root, 'dog/again')} links to sub, already counted: not followed`,
+      `${join(root, 'dog/loop')} links outside its class folder (to ..): not followed`,
+      `${join(root, 'dog/stolen.jpg')} links outside its class folder (to ../cat/1.jpg): not followed`,
+    ]);
   });
 });

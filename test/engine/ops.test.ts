@@ -159,9 +159,14 @@ describe.skipIf(!hasGpu)('matmul', () => {
 
 describe.skipIf(!hasGpu)('matmul above the binding limit', () => {
   it('splits into row, column and K blocks bound by byte range', async () => {
-    const { matmulLimits } = await import('../../src/engine/shaders/matmul.js');
+    const { matmulLimits, matmul } = await import('../../src/engine/shaders/matmul.js');
+    const { stats } = await import('../../src/engine/runtime.js');
     matmulLimits.maxBindingElements = 600;
     try {
+      // a 2-row A against a wide transposed B (the DNN's first layer in small) runs as several blocks
+      const before = stats().dispatches;
+      tidy(() => matmul(Tensor.from(new Float32Array(2 * 500), [2, 500]), Tensor.from(new Float32Array(8 * 500), [8, 500]), { transB: true }));
+      expect(stats().dispatches - before).toBeGreaterThan(1);
       for (const [M, N, K, transA, transB] of [[40, 9, 50, false, true], [7, 60, 45, false, false], [30, 33, 41, true, false], [12, 64, 80, false, true], [9, 70, 20, true, true], [5, 300, 3, false, false], [6, 260, 2, true, true]] as [number, number, number, boolean, boolean][]) {
         const a = rand(transA ? [K, M] : [M, K], M + K), b = rand(transB ? [N, K] : [K, N], N + K), bias = rand([N], 3);
         const ref = ([x, y, z]: Arr[]) => map(zip(matmulRef(x, y, transA, transB), z, (p, q) => p + q), (v) => Math.max(v, 0));

@@ -184,7 +184,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, config?: Mat
   if (cfg.sg && (cfg.WN % cfg.sg || cfg.TM % cfg.sg || cfg.sg !== gpu().subgroupSize)) throw new Error(`matmul: config ${JSON.stringify(cfg)} needs WN and TM multiples of sg, and sg the device's subgroup size (${gpu().subgroupSize})`);
   const limit = maxBindingElements();
   const sA = batchA === 1 ? 0 : M * K, sB = batchB === 1 ? 0 : K * N;
-  if (batch === 1 || (a.size <= limit && b.size <= limit && c.size <= limit)) {
+  if (a.size <= limit && b.size <= limit && c.size <= limit) {
     run(cfg, { a, b, c, bias: opts.bias ?? null, transA, transB, relu: !!opts.relu, accumulate: false }, { M, N, K, m0: 0, n0: 0, k0: 0, sA, sB, batch });
     return c;
   }
