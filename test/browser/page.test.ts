@@ -17,6 +17,7 @@ import { saveCheckpoint } from '../../src/io/checkpoint_file.js';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors_file.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from '../../src/data/idx.js';
 import { gpuAvailable } from '../gpu.js';
+import { classImage } from '../data/fixtures.js';
 import { collectErrors, launchChromium } from '../browser.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -51,18 +52,7 @@ async function photo(path: string): Promise<void> {
 }
 
 /** A noisy image whose colour says its class. */
-async function colourImage(path: string, cls: 'red' | 'blue', seed: number): Promise<void> {
-  const w = 40 + (seed % 7), h = 30 + (seed % 5);
-  const px = Buffer.alloc(w * h * 3);
-  let s = seed * 7919 + 1;
-  for (let i = 0; i < w * h; i++) {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    const n = (s % 60) - 30;
-    const [r, g, b] = cls === 'red' ? [190, 90, 60] : [60, 100, 190];
-    px.set([Math.max(0, Math.min(255, r + n)), Math.max(0, Math.min(255, g + n)), Math.max(0, Math.min(255, b - n))], 3 * i);
-  }
-  await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
-}
+const colourImage = (path: string, cls: 'red' | 'blue', seed: number) => classImage(path, cls === 'red', seed);
 
 /** Drops files onto the page's drop zone as a user's drag and drop does (a DataTransfer of Files). */
 async function dropFiles(page: Page, files: string[]): Promise<void> {

@@ -9,7 +9,7 @@ import { conv2d } from '../../src/autograd/conv.js';
 import { maxPool2d, adaptiveAvgPool2d, type MaxPool2dOpts } from '../../src/autograd/pool.js';
 import { crossEntropy, logSoftmax, softmax } from '../../src/autograd/loss.js';
 import { check } from '../check.js';
-import { type Arr, arr, matmulRef, numel, rand } from '../ref/cpu.js';
+import { distinct, matmulRef, rand } from '../ref/cpu.js';
 import { conv2dRef } from '../ref/conv.js';
 import { adaptiveAvgPool2dRef, maxPool2dRef } from '../ref/pool.js';
 import { crossEntropyRef, logSoftmaxRef, softmaxRef } from '../ref/softmax.js';
@@ -18,15 +18,6 @@ import type { ModelName } from '../../src/models/index.js';
 
 export interface CaseResult { name: string; ok: boolean; error?: string; ms: number }
 
-/** Distinct values in a scrambled order (no ties: clean finite differences through max). */
-function distinct(shape: number[], seed: number): Arr {
-  const n = numel(shape);
-  const r = rand([n], seed);
-  const order = [...r.data.keys()].sort((a, b) => r.data[a] - r.data[b]);
-  const rank = new Array<number>(n);
-  order.forEach((k, i) => (rank[k] = i));
-  return arr(shape, (i) => (rank[i] - n / 2) / 64);
-}
 
 const pair = (v: number | readonly number[]): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 

@@ -5,9 +5,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { writeSafetensors } from '../../src/io/safetensors_file.js';
 import { gpuAvailable } from '../gpu.js';
+import { classImage } from '../data/fixtures.js';
 
 const hasGpu = await gpuAvailable();
 const CLI = join(process.cwd(), 'dist/cli.js');
@@ -18,20 +18,7 @@ function cli(args: string[], cwd = process.cwd()) {
 }
 
 /** A noisy image whose colour says its class: reddish cats, bluish dogs. */
-async function image(path: string, cls: 'cat' | 'dog', seed: number): Promise<void> {
-  const w = 40 + (seed % 7), h = 30 + (seed % 5);
-  const px = Buffer.alloc(w * h * 3);
-  let s = seed * 7919 + 1;
-  for (let i = 0; i < w * h; i++) {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    const n = (s % 60) - 30;
-    const [r, g, b] = cls === 'cat' ? [190, 90, 60] : [60, 100, 190];
-    px[3 * i] = Math.max(0, Math.min(255, r + n));
-    px[3 * i + 1] = Math.max(0, Math.min(255, g + n));
-    px[3 * i + 2] = Math.max(0, Math.min(255, b - n));
-  }
-  await sharp(px, { raw: { width: w, height: h, channels: 3 } }).jpeg().toFile(path);
-}
+const image = (path: string, cls: 'cat' | 'dog', seed: number) => classImage(path, cls === 'cat', seed);
 
 let root = '';
 let data = '';

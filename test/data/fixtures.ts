@@ -42,3 +42,20 @@ export function corrupt(path: string): string {
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919 + 13) % 251;
   return touch(path, bytes);
 }
+
+/**
+ * A noisy image whose colour says its class (reddish for the first class, bluish for the
+ * second), of a size that varies with the seed; the format from the file's extension.
+ */
+export async function classImage(path: string, reddish: boolean, seed: number): Promise<string> {
+  const w = 40 + (seed % 7), h = 30 + (seed % 5);
+  const px = new Uint8Array(w * h * 3);
+  let s = seed * 7919 + 1;
+  const [r, g, b] = reddish ? [190, 90, 60] : [60, 100, 190];
+  for (let i = 0; i < w * h; i++) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    const n = (s % 60) - 30;
+    px.set([Math.max(0, Math.min(255, r + n)), Math.max(0, Math.min(255, g + n)), Math.max(0, Math.min(255, b - n))], 3 * i);
+  }
+  return writeImage(path, px, w, h, 3);
+}

@@ -5,21 +5,12 @@ import { Tensor, tidy } from '../../src/engine/tensor.js';
 import { backward } from '../../src/autograd/tape.js';
 import { adaptiveAvgPool2d, maxPool2d, type MaxPool2dOpts } from '../../src/autograd/pool.js';
 import { maxPool2dForward, poolConfig } from '../../src/engine/shaders/pool.js';
-import { type Arr, arr, map, numel, rand } from '../ref/cpu.js';
+import { arr, distinct, map, rand } from '../ref/cpu.js';
 import { adaptiveAvgPool2dRef, maxPool2dBackwardRef, maxPool2dRef, type PoolRefOpts } from '../ref/pool.js';
 import { check, expectClose, toGpu, useGpu } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
-/** Distinct values, at least 1/n apart (exact in f32), in a scrambled order: no ties, clean finite differences. */
-function distinct(shape: number[], seed: number): Arr {
-  const n = numel(shape);
-  const r = rand([n], seed);
-  const order = [...r.data.keys()].sort((a, b) => r.data[a] - r.data[b]);
-  const rank = new Array<number>(n);
-  order.forEach((k, i) => (rank[k] = i));
-  return arr(shape, (i) => (rank[i] - n / 2) / 64);
-}
 
 const pair = (v: number | readonly number[]): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 const refOpts = (o: MaxPool2dOpts): PoolRefOpts => ({ kernel: pair(o.kernel), stride: pair(o.stride ?? o.kernel), padding: pair(o.padding ?? 0) });

@@ -214,3 +214,13 @@ export function numericGrad(f: (xs: Arr[]) => Arr, xs: Arr[], w: Arr, h = 1e-6):
     return { data: g, shape: [...x.shape] };
   });
 }
+
+/** Distinct values, at least 1/64 apart (exact in f32), in a scrambled order: no ties, clean finite differences through max. */
+export function distinct(shape: number[], seed: number): Arr {
+  const n = numel(shape);
+  const r = rand([n], seed);
+  const order = [...r.data.keys()].sort((a, b) => r.data[a] - r.data[b]);
+  const rank = new Array<number>(n);
+  order.forEach((k, i) => (rank[k] = i));
+  return arr(shape, (i) => (rank[i] - n / 2) / 64);
+}
