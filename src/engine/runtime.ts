@@ -27,11 +27,9 @@ export const memory = { live: 0, peakLive: 0, largest: 0 };
 
 /** A compiled kernel and the bind groups made for it, by the buffers they bind. */
 interface Kernel {
-  readonly code: string;
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
-  readonly storage: number; // storage bindings; the params uniform, if any, follows them
-  readonly params: boolean;
+  readonly params: boolean; // a params uniform after the storage bindings
   readonly groups: Map<number, CachedGroup>;
 }
 
@@ -113,7 +111,7 @@ class Runtime {
       const module = this.device.createShaderModule({ code });
       const pipeline = this.device.createComputePipeline({ layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } });
       const params = entries.at(-1)?.buffer!.type === 'uniform';
-      k = { code, pipeline, layout, params, storage: entries.length - (params ? 1 : 0), groups: new Map() };
+      k = { pipeline, layout, params, groups: new Map() };
       this.kernels.set(code, k);
     }
     return k;
