@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpu } from '../src/engine/device.js';
 import { Tensor, dispose, tidy } from '../src/engine/tensor.js';
-import { pace, resetPeaks, stats, sync, trimPool } from '../src/engine/runtime.js';
+import { pace, resetPeaks, stats, sync } from '../src/engine/runtime.js';
 import { Metrics } from '../src/autograd/loss.js';
 import { manualSeed } from '../src/nn/init.js';
 import { MODELS, modelSpec } from '../src/models/index.js';
@@ -90,8 +90,6 @@ async function measure(model: string, size: number, batch: number, steps: number
     metrics.dispose();
     opt.dispose();
     net.dispose();
-    await sync().catch(() => undefined);
-    trimPool(); // what a model (or a failed batch) leaves in the pool must not crowd out the next
   }
 }
 
