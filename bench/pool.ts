@@ -2,9 +2,10 @@
 // pass needs: every input read once, every output written once), medians.
 //   npm run bench -- pool [--only copy|maxpool|avg|bn|ln] [--runs N] [--run COLUMNS] [--mode row|group]
 import { Tensor, tidy } from '../src/engine/tensor.js';
-import { adaptiveAvgPool2dBackward, adaptiveAvgPool2dForward, maxPool2dBackward, maxPool2dForward, poolConfig, type MaxPool2dOpts } from '../src/engine/shaders/pool.js';
+import { adaptiveAvgPool2dBackward, adaptiveAvgPool2dForward, maxPool2dBackward, maxPool2dForward, type MaxPool2dOpts } from '../src/engine/shaders/pool.js';
 import { unary } from '../src/engine/shaders/elementwise.js';
-import { batchNormBackward, batchNormForward, layerNormBackward, layerNormForward, normConfig, normMode, type NormMode } from '../src/engine/shaders/norm.js';
+import { batchNormBackward, batchNormForward, layerNormBackward, layerNormForward, normMode, type NormMode } from '../src/engine/shaders/norm.js';
+import { overrideConfig, type EngineConfig } from '../src/engine/config.js';
 import { time, msColumns, type Row } from './util.js';
 
 function randomTensor(shape: number[], seed: number): Tensor {
@@ -27,7 +28,14 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     rows.push({ ...msColumns(t), name, gbps: bytes / t.median / 1e9 });
   };
   const part = (p: string) => !only || only === p;
-  if (typeof args.run === 'string') poolConfig.run = Number(args.run);
+  let restore = () => {};
+  const force = (set: Partial<EngineConfig>) => {
+    restore();
+    restore = overrideConfig(set);
+  };
+  const run = typeof args.run === 'string' ? Number(args.run) : 0;
+  const poolRun = () => (run ? { poolRun: run } : {});
+  force(poolRun());
 
   if (part('copy')) {
     // the elementwise copy kernel over the max-pool input: a yardstick for this adapter's bandwidth
@@ -43,7 +51,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
       const { y, idx, geom } = maxPool2dForward(x, o);
       y.keep(); idx.keep();
       const bytes = 4 * x.size + 8 * y.size; // forward: x in, y and idx out; backward: dy and idx in, dx out
-      const tag = `maxpool ${label} [${shape}]${poolConfig.run ? ` run ${poolConfig.run}` : ''}`;
+      const tag = `maxpool ${label} [${shape}]${run ? ` run ${run}` : ''}`;
       await measure(`${tag} fwd`, bytes, () => void maxPool2dForward(x, o));
       await measure(`${tag} bwd`, bytes, () => void maxPool2dBackward(y, idx, x.shape, geom));
       await measure(`${tag} fwd+bwd`, 2 * bytes, () => {
@@ -66,7 +74,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
 
   const modes: NormMode[] = args.mode ? [args.mode as NormMode] : ['row', 'group'];
   const modeTag = (m: NormMode, D: number) => {
-    normConfig.mode = null;
+    force(poolRun());
     return `${m}${m === normMode(D) ? ' (default)' : ''}`;
   };
 
@@ -76,7 +84,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     const rm = randomTensor([64], 7), rv = Tensor.from(new Float32Array(64).fill(1), [64]).keep();
     for (const mode of modes) {
       const tag = `batchnorm [${shape}] ${modeTag(mode, 56 * 56)}`;
-      normConfig.mode = mode;
+      force({ ...poolRun(), normMode: mode });
       const { stats } = batchNormForward(x, w, b, rm, rv, { training: true });
       stats.keep();
       await measure(`${tag} train fwd`, 8 * x.size, () => void batchNormForward(x, w, b, rm, rv, { training: true }));
@@ -96,7 +104,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     const x = randomTensor(shape, 8), dy = randomTensor(shape, 9), w = randomTensor([768], 10), b = randomTensor([768], 11);
     for (const mode of modes) {
       const tag = `layernorm [${shape}] ${modeTag(mode, 768)}`;
-      normConfig.mode = mode;
+      force({ ...poolRun(), normMode: mode });
       const { stats } = layerNormForward(x, w, b, 1e-12);
       stats.keep();
       await measure(`${tag} fwd`, 8 * x.size, () => void layerNormForward(x, w, b, 1e-12));
@@ -105,7 +113,6 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     }
     for (const t of [x, dy, w, b]) t.dispose();
   }
-  normConfig.mode = null;
-  poolConfig.run = 0;
+  restore();
   return rows;
 }

@@ -6,7 +6,8 @@
 import { Tensor, tidy } from '../src/engine/tensor.js';
 import { backward } from '../src/autograd/tape.js';
 import { crossEntropy, softmax } from '../src/autograd/loss.js';
-import { setRowLanes, softmaxBackward, softmaxForward } from '../src/engine/shaders/softmax.js';
+import { overrideConfig } from '../src/engine/config.js';
+import { softmaxBackward, softmaxForward } from '../src/engine/shaders/softmax.js';
 import { dropoutKernel } from '../src/engine/shaders/dropout.js';
 import { unary } from '../src/engine/shaders/elementwise.js';
 import { time, msColumns, type Row } from './util.js';
@@ -20,7 +21,7 @@ async function row(name: string, bytes: number, reps: number, fn: () => void): P
 
 export async function run(args: Record<string, string | boolean>): Promise<Row[]> {
   const reps = typeof args.reps === 'string' ? Number(args.reps) : 10;
-  setRowLanes(typeof args.lanes === 'string' ? Number(args.lanes) : null); // --lanes L: invocations per row
+  const restore = overrideConfig(typeof args.lanes === 'string' ? { rowLanes: Number(args.lanes) } : {}); // --lanes L: invocations per row
   const rows: Row[] = [];
   for (const [N, K] of [[512, 2], [512, 1000]]) {
     const x = Tensor.from(randn(N * K), [N, K]).keep();
@@ -64,6 +65,6 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
   }));
   x.dispose();
   y.dispose();
-  setRowLanes(null);
+  restore();
   return rows;
 }

@@ -3,6 +3,7 @@
 // missing adapter fails them: a green CI means the GPU suites ran.
 import { beforeAll } from 'vitest';
 import { initDevice } from '../src/engine/node_gpu.js';
+import { overrideConfig, type EngineConfig } from '../src/engine/config.js';
 
 export { toGpu, expectClose, check } from './check.js';
 
@@ -28,4 +29,14 @@ export async function useGpu(): Promise<boolean> {
     if (ok) await initDevice();
   });
   return ok;
+}
+
+/** Runs `fn` with fields of the engine's per-adapter table overridden, then restores them. */
+export async function withConfig<T>(set: Partial<EngineConfig>, fn: () => T | Promise<T>): Promise<T> {
+  const restore = overrideConfig(set);
+  try {
+    return await fn();
+  } finally {
+    restore();
+  }
 }

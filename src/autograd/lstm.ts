@@ -20,8 +20,6 @@ export interface LstmOpts {
   hidden: number;
   layers: number;
   bidirectional: boolean;
-  /** Bytes one binding may span (default: the adapter's limit); smaller splits time into more chunks. */
-  bindingBytes?: number;
 }
 
 /** Stacks same-shaped tensors along a new leading dim. */
@@ -70,13 +68,13 @@ export function lstm(x: Tensor, params: readonly LstmParams[], o: LstmOpts): Ten
   });
   // The widest chunk, in floats per (step, sample): gates (D*4H), dX before the sum over directions (D*In).
   const width = Math.max(4 * D * H, D * In, D * D * H);
-  const s: K.SeqShape = { N, T, H, D, tc: K.chunkSteps(N, T, width, o.bindingBytes) };
+  const s: K.SeqShape = { N, T, H, D, tc: K.chunkSteps(N, T, width) };
   const inputs = [x, ...params.flatMap((p) => [p.wIh, p.wHh, p.bIh, p.bHh])];
   const grad = isGradEnabled() && inputs.some((t) => t.requiresGrad);
 
   const layers: { xs: Tensor[]; w: K.LayerWeights; saved: K.LayerSaved }[] = [];
   const owned: Tensor[] = [];
-  let xs = K.toTimeChunks(x, s, o.bindingBytes);
+  let xs = K.toTimeChunks(x, s);
   for (let k = 0; k < L; k++) {
     const { w, owned: wOwned } = layerWeights(params.slice(k * D, (k + 1) * D));
     const { o: out, saved } = K.lstmLayerForward(xs, w, s);
@@ -87,12 +85,12 @@ export function lstm(x: Tensor, params: readonly LstmParams[], o: LstmOpts): Ten
     } else dispose(keep);
     xs = out;
   }
-  const y = K.fromTimeChunks(xs, s, o.bindingBytes);
+  const y = K.fromTimeChunks(xs, s);
   dispose(xs);
 
   return record(y, inputs, (dy) => {
     const grads: (Tensor | null)[] = new Array(params.length * 4).fill(null);
-    let dO = K.toTimeChunks(dy, s, o.bindingBytes);
+    let dO = K.toTimeChunks(dy, s);
     for (let k = L - 1; k >= 0; k--) {
       const { xs: xk, w, saved } = layers[k];
       const r = K.lstmLayerBackward(dO, xk, saved, w, s, k > 0 || x.requiresGrad);
@@ -106,7 +104,7 @@ export function lstm(x: Tensor, params: readonly LstmParams[], o: LstmOpts): Ten
       }
       if (D > 1) dispose([r.dWih, r.dWhh, r.db]);
     }
-    const dx = x.requiresGrad ? K.fromTimeChunks(dO, s, o.bindingBytes) : null;
+    const dx = x.requiresGrad ? K.fromTimeChunks(dO, s) : null;
     dispose(dO);
     return [dx, ...grads];
   }, owned);

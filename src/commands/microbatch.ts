@@ -3,6 +3,7 @@
 // memory budget (measured by one eval-mode forward of a single row).
 
 import { gpu } from '../engine/device.js';
+import { config } from '../engine/config.js';
 import { memory, resetPeaks } from '../engine/runtime.js';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { noGrad } from '../autograd/tape.js';
@@ -33,13 +34,13 @@ export function chooseMicroBatch(model: Module, sample: readonly number[], batch
   }));
   const perRow = Math.max(1, memory.peakLive - live0), largest = Math.max(1, memory.largest);
   if (wasTraining) model.train();
-  const { maxBufferSize, maxStorageBufferBindingSize } = gpu().limits;
-  const byBuffer = Math.floor(Math.min(maxBufferSize, maxStorageBufferBindingSize) / largest);
+  const hold = Math.min(gpu().limits.maxBufferSize, config().maxBindingBytes);
+  const byBuffer = Math.floor(hold / largest);
   const byMemory = Math.floor(Math.max(0, budget - live0) / (3 * perRow));
   const rows = Math.max(1, Math.min(batch, byBuffer, byMemory));
   if (rows >= batch) return { rows: batch, reason: null };
   const why = byBuffer <= byMemory
-    ? `a row's largest tensor is ${MB(largest)} and this adapter's buffers and bindings hold ${MB(Math.min(maxBufferSize, maxStorageBufferBindingSize))}`
+    ? `a row's largest tensor is ${MB(largest)} and this adapter's buffers and bindings hold ${MB(hold)}`
     : `a row's activations take about ${MB(3 * perRow)} in training and the memory budget is ${MB(budget)} (--memory-limit)`;
   return { rows, reason: why };
 }

@@ -12,7 +12,6 @@ export interface AdamOptions {
   eps?: number;
   /** L2 penalty added to the gradient (as torch.optim.Adam). */
   weightDecay?: number;
-  chunkElems?: number;
 }
 
 type AdamState = { step: number; exp_avg: Tensor; exp_avg_sq: Tensor };
@@ -26,7 +25,7 @@ export class Adam extends Optimizer<AdamState> {
   protected override readonly countKeys = ['step'];
 
   constructor(params: readonly Tensor[], o: AdamOptions = {}) {
-    super(params, o.lr ?? 1e-3, o.chunkElems);
+    super(params, o.lr ?? 1e-3);
     [this.beta1, this.beta2] = o.betas ?? [0.9, 0.999];
     this.eps = o.eps ?? 1e-8;
     this.weightDecay = o.weightDecay ?? 0;

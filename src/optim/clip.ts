@@ -5,11 +5,6 @@ import { Tensor } from '../engine/tensor.js';
 import { globalNorm, normPieces, update, updatePieces } from '../engine/shaders/optim.js';
 import { FlatParams } from './flat.js';
 
-export interface ClipOptions {
-  /** Caps the elements one binding covers (tests lower it to force chunking). */
-  chunkElems?: number;
-}
-
 /** maxNorm = 0 or Infinity turns clipping off (the norm is still computed). */
 function clipping(maxNorm: number): boolean {
   if (!(maxNorm >= 0)) throw new Error(`invalid maxNorm: ${maxNorm}`);
@@ -21,25 +16,25 @@ function clipping(maxNorm: number): boolean {
  * min(1, maxNorm / (norm + 1e-6)), without touching the gradients: pass `scale` to
  * `optimizer.step({ gradScale })` to clip inside the update kernel.
  */
-export function gradNormScale(params: readonly Tensor[], maxNorm: number, opts: ClipOptions = {}): { norm: Tensor; scale: Tensor } {
+export function gradNormScale(params: readonly Tensor[], maxNorm: number): { norm: Tensor; scale: Tensor } {
   const on = clipping(maxNorm);
   // an optimiser's parameters: one dispatch an arena window; others: one a gradient
   const flat = FlatParams.of(params);
   if (flat) return normPieces(flat.pieces(flat.pack(), { X: 'G' }, 'sum'), maxNorm, on);
   const grads = params.flatMap((p) => (p.grad ? [p.grad] : []));
-  return globalNorm(grads, maxNorm, on, opts.chunkElems);
+  return globalNorm(grads, maxNorm, on);
 }
 
 /**
  * Scales the gradients in place so that their global L2 norm is at most `maxNorm`;
  * returns the norm before clipping (a 1-element tensor), as PyTorch.
  */
-export function clipGradNorm(params: readonly Tensor[], maxNorm: number, opts: ClipOptions = {}): Tensor {
-  const { norm, scale } = gradNormScale(params, maxNorm, opts);
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number): Tensor {
+  const { norm, scale } = gradNormScale(params, maxNorm);
   if (clipping(maxNorm)) {
     const flat = FlatParams.of(params);
     if (flat) updatePieces('scale', flat.pieces(flat.pack(), { G: 'G' }, 'update'), scale, []);
-    else for (const p of params) if (p.grad) update('scale', { S: scale, G: p.grad }, [], opts.chunkElems);
+    else for (const p of params) if (p.grad) update('scale', { S: scale, G: p.grad }, []);
   }
   scale.dispose();
   return norm;

@@ -59,10 +59,10 @@ export class FlatParams {
   private tables: Tables[] = [];
   private disposed = false;
 
-  /** Lays `params` out; `chunk` caps a window's elements. Call place() to allocate and move them. */
-  constructor(params: readonly Tensor[], chunk?: number) {
+  /** Lays `params` out in windows of one binding each. Call place() to allocate and move them. */
+  constructor(params: readonly Tensor[]) {
     this.params = [...params];
-    const c = chunkSize(chunk);
+    const c = chunkSize();
     let open = -1; // the bucket taking small parameters
     this.params.forEach((p, i) => {
       const size = roundUp(Math.max(p.size, 1), ALIGN);

@@ -1,6 +1,6 @@
 export { Optimizer, type OptimizerStateDict, type StepOptions, type Hyper } from './optimizer.js';
 export { Adam, type AdamOptions } from './adam.js';
 export { SGD, type SGDOptions } from './sgd.js';
-export { clipGradNorm, gradNormScale, type ClipOptions } from './clip.js';
+export { clipGradNorm, gradNormScale } from './clip.js';
 export { trainStep, type HostBatch } from './step.js';
 export { ReduceLROnPlateau, type PlateauOptions, type PlateauStateDict } from './scheduler.js';

@@ -33,14 +33,13 @@ export abstract class Optimizer<S extends Record<string, Tensor | number>> {
   protected readonly flat: FlatParams;
   private one: Tensor | null = null;
 
-  /** `chunkElems` caps the elements one binding covers (tests lower it to force chunking). */
-  constructor(params: readonly Tensor[], lr: number, chunkElems?: number) {
+  constructor(params: readonly Tensor[], lr: number) {
     if (!(lr >= 0)) throw new Error(`invalid learning rate: ${lr}`);
     if (new Set(params).size !== params.length) throw new Error('some parameters appear more than once');
     this.params = [...params];
     this.lr = lr;
     this.state = new Array(params.length).fill(undefined);
-    this.flat = new FlatParams(this.params, chunkElems);
+    this.flat = new FlatParams(this.params);
     this.flat.place();
   }
 

@@ -12,7 +12,6 @@ export interface SGDOptions {
   dampening?: number;
   weightDecay?: number;
   nesterov?: boolean;
-  chunkElems?: number;
 }
 
 type SGDState = { momentum_buffer: Tensor };
@@ -25,7 +24,7 @@ export class SGD extends Optimizer<SGDState> {
   protected readonly stateKeys = ['momentum_buffer'] as const;
 
   constructor(params: readonly Tensor[], o: SGDOptions = {}) {
-    super(params, o.lr ?? 1e-3, o.chunkElems);
+    super(params, o.lr ?? 1e-3);
     this.momentum = o.momentum ?? 0;
     this.dampening = o.dampening ?? 0;
     this.weightDecay = o.weightDecay ?? 0;

@@ -6,7 +6,7 @@ import * as op from '../../src/autograd/ops.js';
 import {
   type Arr, BINARY_REF, UNARY_REF, concatRef, map, matmulRef, permuteRef, rand, reduceRef, sliceRef, zip,
 } from '../ref/cpu.js';
-import { check, toGpu, useGpu } from '../gpu.js';
+import { check, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
@@ -159,10 +159,9 @@ describe.skipIf(!hasGpu)('matmul', () => {
 
 describe.skipIf(!hasGpu)('matmul above the binding limit', () => {
   it('splits into row, column and K blocks bound by byte range', async () => {
-    const { matmulLimits, matmul } = await import('../../src/engine/shaders/matmul.js');
+    const { matmul } = await import('../../src/engine/shaders/matmul.js');
     const { stats } = await import('../../src/engine/runtime.js');
-    matmulLimits.maxBindingElements = 600;
-    try {
+    await withConfig({ maxBindingBytes: 4 * 600 }, async () => {
       // a 2-row A against a wide transposed B (the DNN's first layer in small) runs as several blocks
       const before = stats().dispatches;
       tidy(() => matmul(Tensor.from(new Float32Array(2 * 500), [2, 500]), Tensor.from(new Float32Array(8 * 500), [8, 500]), { transB: true }));
@@ -172,22 +171,16 @@ describe.skipIf(!hasGpu)('matmul above the binding limit', () => {
         const ref = ([x, y, z]: Arr[]) => map(zip(matmulRef(x, y, transA, transB), z, (p, q) => p + q), (v) => Math.max(v, 0));
         await check((xs) => op.matmul(xs[0], xs[1], { transA, transB, bias: xs[2], relu: true }), ref, [a, b, bias], { atol: 1e-4, grad: false, what: `blocked ${M}x${N}x${K} ${transA} ${transB}` });
       }
-    } finally {
-      matmulLimits.maxBindingElements = 0;
-    }
+    });
   });
 });
 
 describe.skipIf(!hasGpu)('copies above the binding limit', () => {
   it('permute, slice and concat in blocks of the first dim bound by byte range', async () => {
-    const { layoutLimits } = await import('../../src/engine/shaders/layout.js');
-    layoutLimits.maxBindingElements = 100;
-    try {
+    await withConfig({ maxBindingBytes: 4 * 100 }, async () => {
       await check((xs) => op.permute(xs[0], [0, 2, 1, 3]), ([a]) => permuteRef(a, [0, 2, 1, 3]), [rand([7, 3, 4, 5], 1)], { what: 'blocked permute' });
       await check((xs) => op.slice(xs[0], [0, 4, 0], [6, 1, 9]), ([a]) => sliceRef(a, [0, 4, 0], [6, 1, 9]), [rand([6, 5, 9], 2)], { what: 'blocked slice' });
       await check((ts) => op.concat(ts, 1), (as) => concatRef(as, 1), [rand([9, 3, 4], 3), rand([9, 2, 4], 4)], { what: 'blocked concat' });
-    } finally {
-      layoutLimits.maxBindingElements = 0;
-    }
+    });
   });
 });

@@ -10,7 +10,7 @@ import {
 import { rand } from '../ref/cpu.js';
 import { SGD } from '../../src/optim/index.js';
 import { conv2dGradRef, conv2dRef, type ConvRefOpts } from '../ref/conv.js';
-import { check, expectClose, toGpu, useGpu } from '../gpu.js';
+import { check, expectClose, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
@@ -70,15 +70,15 @@ describe.skipIf(!hasGpu)('conv2d', () => {
       const { gpu } = await import('../../src/engine/device.js');
       if (/llvmpipe/.test(gpu().info.description + gpu().info.device)) expect(convConfig('fwd', g).sg).toBe(gpu().subgroupSize); // the default there
       // plain: without the subgroup weight loads (GPUs, adapters without subgroups)
-      for (const [maxBinding, plain] of [[undefined, false], [6144, false], [undefined, true], [6144, true]] as const) {
-        const cfg = (kind: 'fwd' | 'dx' | 'dw') => ({ ...convConfig(kind, g), maxBinding, ...(plain ? { sg: 0 } : {}) });
+      for (const [maxBinding, plain] of [[undefined, false], [6144, false], [undefined, true], [6144, true]] as const) await withConfig(maxBinding ? { maxBindingBytes: maxBinding } : {}, async () => {
+        const cfg = (kind: 'fwd' | 'dx' | 'dw') => ({ ...convConfig(kind, g), ...(plain ? { sg: 0 } : {}) });
         const [X, W, B, DY] = [x, w, b, dy].map(toGpu);
         const before = stats().dispatches;
         const got = tidy(() => [
           conv2dForward(X, W, B, opts, cfg('fwd')),
           conv2dBackwardInput(DY, W, x.shape, opts, cfg('dx')),
           conv2dBackwardWeight(DY, X, w.shape, opts, cfg('dw')),
-          conv2dBackwardBias(DY, cfg('fwd')),
+          conv2dBackwardBias(DY),
         ]);
         const dispatches = stats().dispatches - before;
         const what = `${JSON.stringify(opts)} maxBinding ${maxBinding}${plain ? ' plain' : ''}`;
@@ -92,7 +92,7 @@ describe.skipIf(!hasGpu)('conv2d', () => {
         const [sx, sy] = [x.data.length / 5 * 4, want.data.length / 5 * 4];
         expect(dispatches, what).toBe(4 + 3 * chunks(Math.max(sx, sy)) + chunks(sy));
         for (const t of [...got, X, W, B, DY]) t.dispose();
-      }
+      });
     }
   });
 

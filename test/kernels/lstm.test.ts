@@ -9,7 +9,7 @@ import { backward, noGrad } from '../../src/autograd/tape.js';
 import { lstm, type LstmOpts, type LstmParams } from '../../src/autograd/lstm.js';
 import { type Arr, rand } from '../ref/cpu.js';
 import { lstmRefFlat } from '../ref/lstm.js';
-import { check, expectClose, toGpu, useGpu } from '../gpu.js';
+import { check, expectClose, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
@@ -40,16 +40,17 @@ function group(ts: Tensor[]): LstmParams[] {
   return ps;
 }
 
-const opts = (c: Case, extra: Partial<LstmOpts> = {}): LstmOpts => ({ hidden: c.H, layers: c.layers, bidirectional: c.bidirectional, ...extra });
+const opts = (c: Case): LstmOpts => ({ hidden: c.H, layers: c.layers, bidirectional: c.bidirectional });
 const name = (c: Case) => `N=${c.N} T=${c.T} In=${c.In} H=${c.H} L=${c.layers}${c.bidirectional ? ' bi' : ''}`;
 
-async function checkCase(c: Case, seed: number, grad: boolean, extra: Partial<LstmOpts> = {}): Promise<void> {
-  await check(
-    (ts) => lstm(ts[0], group(ts.slice(1)), opts(c, extra)),
+/** Checks one case; `bindingBytes` lowers the binding limit (more time chunks, batch ranges). */
+async function checkCase(c: Case, seed: number, grad: boolean, bindingBytes = 0): Promise<void> {
+  await withConfig(bindingBytes ? { maxBindingBytes: bindingBytes } : {}, () => check(
+    (ts) => lstm(ts[0], group(ts.slice(1)), opts(c)),
     (as) => lstmRefFlat(as, c.H, c.layers, c.bidirectional),
     inputs(c, seed),
     { atol: 2e-5, rtol: 1e-4, grad, what: name(c) },
-  );
+  ));
 }
 
 describe.skipIf(!hasGpu)('lstm', () => {
@@ -75,10 +76,10 @@ describe.skipIf(!hasGpu)('lstm', () => {
   it('time chunks and batch ranges give the same values and gradients', async () => {
     const c = { N: 3, T: 7, In: 5, H: 3, layers: 2, bidirectional: true };
     // one step is 3 * 24 floats: 400 bytes -> chunks of 1 step, x and y bound 1-2 samples at a time
-    await checkCase(c, 300, true, { bindingBytes: 400 });
+    await checkCase(c, 300, true, 400);
     // chunks of 2 steps: the two directions share a chunk only mid-sequence
-    await checkCase(c, 301, true, { bindingBytes: 600 });
-    await checkCase({ ...c, layers: 1, bidirectional: false }, 302, true, { bindingBytes: 200 });
+    await checkCase(c, 301, true, 600);
+    await checkCase({ ...c, layers: 1, bidirectional: false }, 302, true, 200);
   });
 
   it('matches PyTorch 1.13 (committed fixture: 2 layers, bidirectional, float64 model)', async () => {
@@ -149,11 +150,11 @@ describe.skipIf(!hasGpu)('lstm', () => {
     expect((both - forward) / 4).toBe(2);
   });
 
-  it('fails clearly when one step of the batch cannot fit a binding', () => {
+  it('fails clearly when one step of the batch cannot fit a binding', () => withConfig({ maxBindingBytes: 1024 }, () => {
     const x = Tensor.empty([64, 3, 5]);
     const ps = group(inputs({ N: 1, T: 1, In: 5, H: 3, layers: 1, bidirectional: false }, 1).slice(1).map(toGpu));
-    expect(() => lstm(x, ps, { hidden: 3, layers: 1, bidirectional: false, bindingBytes: 1024 })).toThrow(/split the batch/);
+    expect(() => lstm(x, ps, { hidden: 3, layers: 1, bidirectional: false })).toThrow(/split the batch/);
     x.dispose();
     for (const p of ps) for (const t of Object.values(p)) t.dispose();
-  });
+  }));
 });

@@ -6,26 +6,19 @@ import { liveTensors, Tensor, tidy } from '../../src/engine/tensor.js';
 import { backward } from '../../src/autograd/tape.js';
 import { reshape } from '../../src/autograd/ops.js';
 import { batchNorm, layerNorm } from '../../src/autograd/norm.js';
-import { normConfig, type NormMode } from '../../src/engine/shaders/norm.js';
+import type { NormMode } from '../../src/engine/config.js';
 import { type Arr, rand } from '../ref/cpu.js';
 import { batchNormRef, layerNormRef } from '../ref/norm.js';
-import { check, expectClose, toGpu, useGpu } from '../gpu.js';
+import { check, expectClose, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
 const kept = (a: Arr) => toGpu(a).keep();
 
 const MODES: NormMode[] = ['row', 'group'];
-/** Runs each mode's kernels (one invocation or one workgroup per row), then this adapter's choice again. */
+/** Runs each mode's kernels (one invocation or one workgroup per row); the table's choice is restored after each. */
 async function inModes(fn: (mode: NormMode) => Promise<void>): Promise<void> {
-  try {
-    for (const mode of MODES) {
-      normConfig.mode = mode;
-      await fn(mode);
-    }
-  } finally {
-    normConfig.mode = null;
-  }
+  for (const mode of MODES) await withConfig({ normMode: mode }, () => fn(mode));
 }
 
 describe.skipIf(!hasGpu)('batch_norm', () => {

@@ -3,11 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor, liveBytes, liveTensors, tidy } from '../../src/engine/tensor.js';
 import { stats } from '../../src/engine/runtime.js';
-import { optimConfig, type OptimConfig } from '../../src/engine/shaders/optim.js';
+import { config, overrideConfig, type EngineConfig } from '../../src/engine/config.js';
 import { Adam, SGD, clipGradNorm, gradNormScale, ReduceLROnPlateau, type AdamOptions, type SGDOptions } from '../../src/optim/index.js';
 import { rand } from '../ref/cpu.js';
 import { adamRefState, adamStepRef, clipRef, sgdStepRef, type AdamRefState } from '../ref/optim.js';
-import { expectClose, useGpu } from '../gpu.js';
+import { expectClose, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
@@ -166,14 +166,11 @@ describe.skipIf(!hasGpu)('SGD', () => {
 // Both kernel configurations (each adapter picks one): per-invocation partials of the sum
 // of squares and several elements an invocation; a workgroup tree and one vec4 an
 // invocation (sumPer 4 spreads the 40k-element case over dozens of workgroups).
-const CONFIGS: Partial<OptimConfig>[] = [{ sumPer: 32, tree: false, updatePer: 16 }, { sumPer: 4, tree: true, updatePer: 4 }];
+const CONFIGS: Partial<EngineConfig['optim']>[] = [{ sumPer: 32, tree: false, updatePer: 16 }, { sumPer: 4, tree: true, updatePer: 4 }];
 for (const cfg of CONFIGS) describe.skipIf(!hasGpu)(`clipGradNorm and Adam (${JSON.stringify(cfg)})`, () => {
-  let saved: OptimConfig;
-  beforeAll(() => {
-    saved = { ...optimConfig() };
-    optimConfig(cfg);
-  });
-  afterAll(() => void optimConfig(saved));
+  let restore = () => {};
+  beforeAll(() => void (restore = overrideConfig({ optim: { ...config().optim, ...cfg } })));
+  afterAll(() => restore());
   const CLIP_SHAPES = [[7], [3, 5], [4, 4], [2, 33], [1], [700]];
 
   it('Adam over several workgroups (5003 and 4100 elements)', async () => {
@@ -298,17 +295,14 @@ for (const cfg of CONFIGS) describe.skipIf(!hasGpu)(`clipGradNorm and Adam (${JS
 const MANY = Array.from({ length: 60 }, (_, k) => (k === 7 ? [5003] : k % 5 === 0 ? [3, 7 + k] : [1 + ((k * 37) % 97)]));
 
 for (const cfg of CONFIGS) describe.skipIf(!hasGpu)(`all parameters in a few dispatches (${JSON.stringify(cfg)})`, () => {
-  let saved: OptimConfig;
-  beforeAll(() => {
-    saved = { ...optimConfig() };
-    optimConfig(cfg);
-  });
-  afterAll(() => void optimConfig(saved));
+  let restore = () => {};
+  beforeAll(() => void (restore = overrideConfig({ optim: { ...config().optim, ...cfg } })));
+  afterAll(() => restore());
 
   for (const chunkElems of [undefined, 1024]) {
-    it(`clip (fused) + Adam with weight decay over 60 tensors equals the per-tensor reference${chunkElems ? ' (chunk of 1024)' : ''}`, async () => {
+    it(`clip (fused) + Adam with weight decay over 60 tensors equals the per-tensor reference${chunkElems ? ' (chunk of 1024)' : ''}`, () => withConfig(chunkElems ? { maxBindingBytes: 4 * chunkElems } : {}, async () => {
       const { ps, ref } = makeParams(MANY, 101);
-      const opt = new Adam(ps, { lr: 0.02, weightDecay: 0.05, chunkElems });
+      const opt = new Adam(ps, { lr: 0.02, weightDecay: 0.05 });
       const st = MANY.map((_, k) => adamRefState(ref[k].length));
       for (let t = 0; t < 3; t++) {
         const gs = grads(MANY, t, t === 1 ? 0.01 : 2); // clipped, not clipped, clipped
@@ -332,13 +326,13 @@ for (const cfg of CONFIGS) describe.skipIf(!hasGpu)(`all parameters in a few dis
       }
       opt.dispose();
       free(ps);
-    });
+    }));
   }
 
-  it('clip (in place) + SGD with nesterov momentum and weight decay; parameters without a gradient are skipped', async () => {
+  it('clip (in place) + SGD with nesterov momentum and weight decay; parameters without a gradient are skipped (chunk of 1024)', () => withConfig({ maxBindingBytes: 4096 }, async () => {
     const { ps, ref } = makeParams(MANY, 103);
     const h = { lr: 0.05, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: true };
-    const opt = new SGD(ps, { ...h, chunkElems: 1024 });
+    const opt = new SGD(ps, h);
     const bufs: (Float64Array | null)[] = MANY.map(() => null);
     for (let t = 0; t < 3; t++) {
       // every third parameter has no gradient at the first step, parameter 7 none at the second
@@ -359,7 +353,7 @@ for (const cfg of CONFIGS) describe.skipIf(!hasGpu)(`all parameters in a few dis
     }
     opt.dispose();
     free(ps);
-  });
+  }));
 });
 
 describe.skipIf(!hasGpu)('dispatches of an optimiser step', () => {
@@ -406,16 +400,18 @@ describe.skipIf(!hasGpu)('dispatches of an optimiser step', () => {
 describe.skipIf(!hasGpu)('chunked bindings (chunk of 64 elements)', () => {
   // sizes 203 (chunks 64,64,64,11: the last one scalar), 256 (four vec4 chunks), 64 and 5
   const BIG = [[7, 29], [256], [64], [5]];
-  const chunkElems = 64;
+  let restore = () => {};
+  beforeAll(() => void (restore = overrideConfig({ maxBindingBytes: 4 * 64 })));
+  afterAll(() => restore());
 
   it('Adam and the clip norm over chunks match the reference', async () => {
     const { ps, ref } = makeParams(BIG, 13);
-    const opt = new Adam(ps, { lr: 0.01, weightDecay: 0.1, chunkElems });
+    const opt = new Adam(ps, { lr: 0.01, weightDecay: 0.1 });
     const st = BIG.map((_, k) => adamRefState(ref[k].length));
     for (let t = 0; t < 3; t++) {
       const gs = grads(BIG, t, 2);
       setGrads(ps, gs);
-      const norm = clipGradNorm(ps, 5, { chunkElems });
+      const norm = clipGradNorm(ps, 5);
       const want = clipRef(gs, 5);
       expectClose([await norm.item()], [want.norm], 0, 1e-5, 'norm');
       norm.dispose();
@@ -431,7 +427,7 @@ describe.skipIf(!hasGpu)('chunked bindings (chunk of 64 elements)', () => {
   it('SGD with nesterov momentum over chunks matches the reference', async () => {
     const { ps, ref } = makeParams(BIG, 17);
     const h = { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: true };
-    const opt = new SGD(ps, { ...h, chunkElems });
+    const opt = new SGD(ps, h);
     const bufs: (Float64Array | null)[] = BIG.map(() => null);
     for (let t = 0; t < 3; t++) {
       const gs = grads(BIG, t);
@@ -447,7 +443,12 @@ describe.skipIf(!hasGpu)('chunked bindings (chunk of 64 elements)', () => {
   it('rejects a chunk below 64 elements', () => {
     const { ps } = makeParams([[5]], 1);
     setGrads(ps, grads([[5]], 0));
-    expect(() => clipGradNorm(ps, 1, { chunkElems: 32 })).toThrow(/chunk/);
+    const restoreSmall = overrideConfig({ maxBindingBytes: 4 * 32 });
+    try {
+      expect(() => clipGradNorm(ps, 1)).toThrow(/optimiser: 64 items need 256 bytes in one binding, above this adapter's 128/);
+    } finally {
+      restoreSmall();
+    }
     free(ps);
   });
 });

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { Tensor, tidy } from '../../src/engine/tensor.js';
 import { backward } from '../../src/autograd/tape.js';
 import { adaptiveAvgPool2d, maxPool2d, type MaxPool2dOpts } from '../../src/autograd/pool.js';
-import { maxPool2dForward, poolConfig } from '../../src/engine/shaders/pool.js';
+import { maxPool2dForward } from '../../src/engine/shaders/pool.js';
 import { arr, distinct, map, rand } from '../ref/cpu.js';
 import { adaptiveAvgPool2dRef, maxPool2dBackwardRef, maxPool2dRef, type PoolRefOpts } from '../ref/pool.js';
-import { check, expectClose, toGpu, useGpu } from '../gpu.js';
+import { check, expectClose, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
@@ -36,9 +36,7 @@ describe.skipIf(!hasGpu)('max_pool2d', () => {
       [[2, 6, 30, 31], { kernel: 2, stride: 2 }], [[2, 5, 23, 17], { kernel: 3, stride: 2, padding: 1 }],
       [[1, 3, 16, 16], { kernel: 3, stride: 1, padding: 1 }], [[1, 2, 9, 75], { kernel: 3, stride: 2, padding: 1 }],
     ];
-    try {
-      for (const run of [4, 8, 32]) for (const [k, [shape, o]] of CASES.entries()) {
-        poolConfig.run = run;
+    for (const run of [4, 8, 32]) for (const [k, [shape, o]] of CASES.entries()) await withConfig({ poolRun: run }, async () => {
         const x = map(rand(shape, 20 + k), Math.fround); // the values the GPU sees, ties included
         const ref = maxPool2dRef(x, refOpts(o));
         const dy = rand(ref.y.shape, 30 + k);
@@ -54,10 +52,7 @@ describe.skipIf(!hasGpu)('max_pool2d', () => {
         expect(Array.from(await idx.read()), what).toEqual(ref.idx);
         expectClose(await xt.grad!.read(), maxPool2dBackwardRef(dy, ref.idx, shape).data, 1e-6, 1e-6, `${what} backward`);
         for (const t of [y, idx, xt.grad!, xt]) t.dispose();
-      }
-    } finally {
-      poolConfig.run = 0;
-    }
+    });
   });
 
   it('ties go to the first maximum of the window, padding never wins', async () => {
@@ -94,13 +89,8 @@ describe.skipIf(!hasGpu)('adaptive_avg_pool2d', () => {
     [[1, 1, 3, 3], [5, 4]], // output larger than input
   ];
   it('forward and backward, for several run lengths', async () => {
-    try {
-      for (const run of [4, 32]) for (const [k, [shape, out]] of ([...CASES, [[1, 2, 6, 37], [1, 1]], [[1, 1, 5, 40], [2, 7]]] as typeof CASES).entries()) {
-        poolConfig.run = run;
-        await check((xs) => adaptiveAvgPool2d(xs[0], out), ([x]) => adaptiveAvgPool2dRef(x, out), [rand(shape, 50 + k)], { what: `adaptive [${shape}] -> ${out} run ${run}` });
-      }
-    } finally {
-      poolConfig.run = 0;
+    for (const run of [4, 32]) for (const [k, [shape, out]] of ([...CASES, [[1, 2, 6, 37], [1, 1]], [[1, 1, 5, 40], [2, 7]]] as typeof CASES).entries()) {
+      await withConfig({ poolRun: run }, () => check((xs) => adaptiveAvgPool2d(xs[0], out), ([x]) => adaptiveAvgPool2dRef(x, out), [rand(shape, 50 + k)], { what: `adaptive [${shape}] -> ${out} run ${run}` }));
     }
   });
   it('global average of a larger input', async () => {
@@ -116,15 +106,9 @@ describe.skipIf(!hasGpu)('above the storage binding limit', () => {
       [16384, () => check((xs) => adaptiveAvgPool2d(xs[0]), ([x]) => adaptiveAvgPool2dRef(x, [1, 1]), [rand([4, 32, 8, 8], 72)], { what: 'chunked global average' })],
       [4096, () => check((xs) => adaptiveAvgPool2d(xs[0], [3, 3]), ([x]) => adaptiveAvgPool2dRef(x, [3, 3]), [rand([3, 4, 16, 8], 73)], { what: 'chunked adaptive' })],
     ];
-    try {
-      for (const [limit, run] of CASES) {
-        poolConfig.maxBindingBytes = limit;
-        await run();
-      }
-      poolConfig.maxBindingBytes = 64;
-      expect(() => maxPool2d(Tensor.empty([1, 2, 8, 8]), { kernel: 2 })).toThrow(/do not fit one storage binding/);
-    } finally {
-      poolConfig.maxBindingBytes = 0;
-    }
+    for (const [limit, run] of CASES) await withConfig({ maxBindingBytes: limit }, run);
+    await withConfig({ maxBindingBytes: 64 }, () => {
+      expect(() => maxPool2d(Tensor.empty([1, 2, 8, 8]), { kernel: 2 })).toThrow(/pooling: .* bytes in one binding, above this adapter's 64/);
+    });
   });
 });

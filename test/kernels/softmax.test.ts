@@ -4,10 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { Tensor, liveTensors, tidy } from '../../src/engine/tensor.js';
 import { backward } from '../../src/autograd/tape.js';
 import { Metrics, crossEntropy, logSoftmax, softmax } from '../../src/autograd/loss.js';
-import { setRowLanes } from '../../src/engine/shaders/softmax.js';
 import { type Arr, map, rand } from '../ref/cpu.js';
 import { crossEntropyGradRef, crossEntropyRef, logSoftmaxRef, metricsRef, softmaxRef } from '../ref/softmax.js';
-import { check, expectClose, toGpu, useGpu } from '../gpu.js';
+import { check, expectClose, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
@@ -193,8 +192,7 @@ describe.skipIf(!hasGpu)('metrics accumulated on the GPU', () => {
 describe.skipIf(!hasGpu)('several lanes per row', () => {
   for (const L of [2, 8, 64]) {
     it(`L = ${L}: softmax, log_softmax, cross-entropy and metrics`, async () => {
-      setRowLanes(L);
-      try {
+      await withConfig({ rowLanes: L }, async () => {
         for (const [k, shape] of [[3, 1], [4, 3], [5, 70], [2, 3, 9]].entries()) {
           const x = withLargeRows(logits(shape, 400 + k));
           await check((xs) => softmax(xs[0]), ([a]) => softmaxRef(a), [x], { atol: 1e-5, rtol: 1e-5, what: `softmax L=${L} [${shape}]` });
@@ -225,9 +223,7 @@ describe.skipIf(!hasGpu)('several lanes per row', () => {
         expect(Array.from(got.confusion!)).toEqual(Array.from(ref.confusion));
         for (const t of [xT, xT.grad!, labT, loss]) t.dispose();
         m.dispose();
-      } finally {
-        setRowLanes(null);
-      }
+      });
     });
   }
 });

@@ -16,7 +16,7 @@
 // windows reused across taps), no early return, no division inside loops.
 
 import { broadcastSubgroup, cpuKernels } from '../kernels.js';
-import { gpu } from '../device.js';
+import { splitToFit } from '../config.js';
 import { dispatch, fold, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
 import { full } from './elementwise.js';
@@ -60,8 +60,6 @@ export interface ConvConfig {
   TO: number;
   TP: number;
   WG: number;
-  /** Bytes one binding may hold (the adapter's limit by default; tests lower it). */
-  maxBinding?: number;
   /** The subgroup size, to read the values that are the same for every lane (forward, dx: the weights; dw: DY) one per lane and share them by broadcast (CPU adapters); 0: off. */
   sg?: number;
 }
@@ -418,23 +416,11 @@ function groups(lanes: number, wg: number, z: number): [number, number, number] 
   return [x, y, z];
 }
 
-const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
-
 /**
  * Splits the batch into chunks [n0, n) whose slices of the per-sample sizes (bytes) fit
- * one binding (128 MiB on lavapipe: VGG's first activations at batch 32 are 411 MB) and
- * start at an aligned offset.
+ * one binding (VGG's first activations at batch 32 are 411 MB) and start aligned.
  */
-function batchChunks(N: number, perSample: number[], maxBinding?: number): [number, number][] {
-  const lim = gpu().limits;
-  const fit = Math.floor((maxBinding ?? lim.maxStorageBufferBindingSize) / Math.max(...perSample));
-  if (fit >= N) return [[0, N]];
-  const align = lim.minStorageBufferOffsetAlignment;
-  const step = perSample.reduce((s, b) => { const k = align / gcd(b, align); return (s * k) / gcd(s, k); }, 1);
-  const per = Math.floor(fit / step) * step;
-  if (per < 1) throw new Error(`conv2d: ${step} samples (the fewest that keep bindings aligned) do not fit one binding`);
-  return range(Math.ceil(N / per)).map((i) => [i * per, Math.min(per, N - i * per)]);
-}
+const batchChunks = (N: number, perSample: number[]) => splitToFit('conv2d', N, perSample, { hint: 'use a smaller batch' });
 
 /** Samples [n0, n0 + n) of a batched tensor as a binding. */
 const samples = (t: Tensor, perSample: number, [n0, n]: [number, number]): Binding => t.bytes(n0 * perSample, n * perSample);
@@ -450,7 +436,7 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv
   const code = kernelCode(key('conv.fwd', v), () => forwardCode(v));
   const { wp, done } = packWeights(w, g, 'fwd', cfg.TO);
   const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
-  for (const ch of batchChunks(g.N, [sx, sy], cfg.maxBinding)) {
+  for (const ch of batchChunks(g.N, [sx, sy])) {
     const lanes = ch[1] * g.OH * Math.ceil(g.OW / cfg.TP);
     const bufs = [samples(x, sx, ch), wp, samples(y, sy, ch), ...(b ? [b] : [])];
     dispatch(code, bufs, params({ ...g, N: ch[1] }, lanes), groups(lanes, cfg.WG, Math.ceil(g.O / cfg.TO)));
@@ -469,7 +455,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: 
   const code = kernelCode(key('conv.dx', v), () => inputGradCode(v));
   const { wp, done } = packWeights(w, g, 'dx', cfg.TO);
   const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
-  for (const ch of batchChunks(g.N, [sx, sy], cfg.maxBinding)) {
+  for (const ch of batchChunks(g.N, [sx, sy])) {
     // lanes of the largest residue class
     const lanes = ch[1] * Math.ceil(g.H / g.SH) * Math.ceil(Math.ceil(g.W / g.SW) / cfg.TP);
     const z = Math.ceil(g.C / cfg.TO) * g.SH * g.SW;
@@ -495,7 +481,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: Shape, opts:
   const slabs = Math.min(g.N * g.OH, Math.max(1, Math.round(dwTargetGroups() / (gx * gy))), Math.floor(2 ** 24 / wsize));
   const per = Math.ceil((g.N * g.OH) / Math.max(1, slabs));
   const sx = g.C * g.H * g.W * 4, sy = g.O * g.OH * g.OW * 4;
-  const chunks = batchChunks(g.N, [sx, sy], cfg.maxBinding);
+  const chunks = batchChunks(g.N, [sx, sy]);
   const S = chunks.reduce((s, ch) => s + Math.ceil((ch[1] * g.OH) / per), 0);
   const part = Tensor.empty(S === 1 ? wShape : [S, ...wShape]);
   let z0 = 0;
@@ -523,13 +509,13 @@ const BIAS_GRAD = flatKernel('N: u32, O: u32, P: u32, R: u32, len: u32, z0: u32,
   OUT[o * p.cols + p.z0 * p.R + r] = acc;`);
 
 /** DB (O) = sum of DY (N,O,OH,OW) over n, oh, ow: partial sums over runs of pixels, then over those. */
-export function conv2dBackwardBias(dy: Tensor, config?: Pick<ConvConfig, 'maxBinding'>): Tensor {
+export function conv2dBackwardBias(dy: Tensor): Tensor {
   const [N, O, OH, OW] = dy.shape;
   if (N === 0) return full([O], 0);
   const P = OH * OW;
   const R = Math.min(P, Math.ceil(512 / O));
   const len = Math.ceil(P / R);
-  const chunks = batchChunks(N, [O * P * 4], config?.maxBinding);
+  const chunks = batchChunks(N, [O * P * 4]);
   const part = Tensor.empty([O, chunks.length * R]);
   chunks.forEach((ch, z) => dispatch(BIAS_GRAD, [samples(dy, O * P * 4, ch), part], [ch[1], O, P, R, len, z, chunks.length * R], Math.ceil((O * R) / 64)));
   const db = reduce('sum', part, O, chunks.length * R, 1, [O]).y;

@@ -2,7 +2,7 @@
 // template. Unary ops see `x` and the scalar param `s`; binary ops see `a`, `b`, `s`.
 
 import { kernelCode } from './codegen.js';
-import { cpuKernels } from '../kernels.js';
+import { config } from '../config.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
 
@@ -77,7 +77,7 @@ const MAX_RANK = 8;
  * elements there; GPUs keep one element per invocation (coalesced). A param, not a pipeline.
  */
 export function perInvocation(): number {
-  return cpuKernels() ? 16 : 1;
+  return config().elementsPerInvocation;
 }
 
 export function groupsFor(n: number): number {

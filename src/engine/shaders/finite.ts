@@ -3,7 +3,7 @@
 // it holds one, and the flags are read together. Values are tested by their bits (all
 // exponent bits set), which no fast-math compiler folds away.
 
-import { gpu } from '../device.js';
+import { splitToFit } from '../config.js';
 import { dispatch, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 
@@ -34,14 +34,11 @@ export async function firstNonFinite(tensors: readonly Tensor[]): Promise<number
   const flags = Tensor.empty([tensors.length], 'i32');
   try {
     flags.clear();
-    const chunk = Math.floor(gpu().limits.maxStorageBufferBindingSize / 4 / 64) * 64;
     tensors.forEach((t, i) => {
       if (t.dtype !== 'f32') return;
-      for (let first = 0; first < t.size; first += chunk) {
-        const n = Math.min(chunk, t.size - first);
-        // chunks start at multiples of 64 elements (256 bytes) after the tensor's own aligned offset
-        dispatch(CODE, [t.size <= chunk ? t : t.bytes(first * 4, n * 4), flags], [n, 0, i, 0], Math.ceil(n / (PER * WG)));
-      }
+      // runs start at multiples of 64 elements (256 bytes) after the tensor's own aligned offset
+      const runs = splitToFit('finite check', t.size, [4], { quantum: 64, aligned: false });
+      for (const [first, n] of runs) dispatch(CODE, [runs.length === 1 ? t : t.bytes(first * 4, n * 4), flags], [n, 0, i, 0], Math.ceil(n / (PER * WG)));
     });
     return (await flags.read()).findIndex((f) => f !== 0);
   } finally {

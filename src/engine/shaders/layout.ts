@@ -1,7 +1,7 @@
 // Layout kernels: one strided copy serves permute, slice, concat (strided writes),
 // broadcast expansion and padding; bits are copied, so f32 and i32 alike.
 
-import { gpu } from '../device.js';
+import { config, splitToFit } from '../config.js';
 import { dispatch, WG_INDEX, type Binding } from '../runtime.js';
 import { bindElems, Tensor, type Shape } from '../tensor.js';
 import { dims8, forEach, groupsFor, perInvocation, STRIDED } from './elementwise.js';
@@ -60,37 +60,31 @@ export function coalesce(shape: readonly number[], ss: readonly number[], ds: re
   return out;
 }
 
-/** Tests lower this to exercise the blocked path on small tensors (elements; 0 = the adapter's limit). */
-export const layoutLimits = { maxBindingElements: 0 };
-
 /** Elements an index range of `shape` spans under `strides` (non-negative strides). */
 const extent = (shape: readonly number[], strides: readonly number[]) => 1 + shape.reduce((s, d, i) => s + (d - 1) * strides[i], 0);
 
 /**
  * dst[dstOff + c.dstStrides] = src[srcOff + c.srcStrides] for every index c of `shape`.
- * Tensors above one storage binding (or above `limit` elements) are copied in blocks of
- * the first dim, each bound by byte range (so the first dim should be the outermost on
- * both sides, as a batch is).
+ * Tensors above one storage binding are copied in blocks of the first dim, each bound by
+ * byte range (so the first dim should be the outermost on both sides, as a batch is).
  */
-export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: readonly number[], dstStrides: readonly number[], srcOff = 0, dstOff = 0, limit = 0): void {
+export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: readonly number[], dstStrides: readonly number[], srcOff = 0, dstOff = 0): void {
   let n = 1;
   for (const d of shape) n *= d;
   if (n === 0) return;
-  limit ||= layoutLimits.maxBindingElements || Math.floor(gpu().limits.maxStorageBufferBindingSize / 4);
+  const { maxBindingBytes, offsetAlign } = config();
   const copy = (x: Binding, y: Binding, sh: readonly number[], so: number, dOff: number, count: number) => {
     const c = coalesce(sh, srcStrides, dstStrides);
     dispatch(COPY, [x, y], [count, perInvocation(), c.shape.length, so, dOff, 0, 0, 0, ...dims8(c.shape), ...dims8(c.ss), ...dims8(c.ds)], groupsFor(count));
   };
-  if (src.size <= limit && dst.size <= limit) return copy(src, dst, shape, srcOff, dstOff, n);
+  if (4 * Math.max(src.size, dst.size) <= maxBindingBytes) return copy(src, dst, shape, srcOff, dstOff, n);
   const rest = shape.slice(1);
   const inner = n / shape[0];
-  // r rows span (r - 1) * stride + extent(rest) elements, plus the slack of an aligned-down offset
-  const slack = gpu().limits.minStorageBufferOffsetAlignment / 4;
-  const fit = (st: readonly number[]) => (st[0] === 0 ? Infinity : Math.floor((limit - slack - extent(rest, st.slice(1))) / st[0]) + 1);
-  const rows = Math.min(fit(srcStrides), fit(dstStrides));
-  if (rows < 1) throw new Error(`copy of [${shape}] is too large to split under the binding limit`);
-  for (let r0 = 0; r0 < shape[0]; r0 += rows) {
-    const sub = [Math.min(rows, shape[0] - r0), ...rest];
+  // r rows span (r - 1) * stride + extent(rest) elements, plus the slack of an offset aligned down (bindElems)
+  const tail = (st: readonly number[]) => 4 * (extent(rest, st.slice(1)) + offsetAlign / 4 - st[0]);
+  const runs = splitToFit(`copy of [${shape}]`, shape[0], [4 * srcStrides[0], 4 * dstStrides[0]], { aligned: false, extra: [tail(srcStrides), tail(dstStrides)] });
+  for (const [r0, rows] of runs) {
+    const sub = [rows, ...rest];
     const s0 = srcOff + r0 * srcStrides[0], d0 = dstOff + r0 * dstStrides[0];
     const [x, so] = bindElems(src, s0, extent(sub, srcStrides));
     const [y, dOff] = bindElems(dst, d0, extent(sub, dstStrides));

@@ -14,7 +14,7 @@
 // halves of a buffer, since every lane of a step reads all of the previous step's.
 // NOTE: gate order i, f, g, o; bias = b_ih + b_hh; zero initial states, as PyTorch.
 
-import { gpu } from '../device.js';
+import { fitRun } from '../config.js';
 import { dispatch, WG_INDEX } from '../runtime.js';
 import { stridedCopy } from './layout.js';
 import { Tensor } from '../tensor.js';
@@ -182,20 +182,9 @@ export interface LayerSaved {
   c: Tensor; // (D, N, H) the final cell states
 }
 
-/** The bytes one binding may span: the adapter's limit, or a smaller one (tests). */
-export function bindingLimit(limit?: number): number {
-  const max = gpu().limits.maxStorageBufferBindingSize;
-  return limit ? Math.min(limit, max) : max;
-}
-
 /** Steps per chunk so that a chunk of `width` floats per (step, sample) fits one binding. */
-export function chunkSteps(N: number, T: number, width: number, limit?: number): number {
-  const bytes = bindingLimit(limit);
-  const tc = Math.min(T, Math.floor(bytes / (N * width * 4)));
-  if (tc < 1) {
-    throw new Error(`lstm: one time step of batch ${N} needs ${N * width * 4} bytes in one binding, above this adapter's ${bytes}: split the batch`);
-  }
-  return tc;
+export function chunkSteps(N: number, T: number, width: number): number {
+  return Math.min(T, fitRun(`lstm time steps (batch ${N})`, [N * width * 4], { aligned: false, hint: 'split the batch' }));
 }
 
 const chunkLen = (s: SeqShape, c: number) => Math.min(s.tc, s.T - c * s.tc);
@@ -206,28 +195,28 @@ const chunkCount = (s: SeqShape) => Math.ceil(s.T / s.tc);
  * (n, t, f) sits at (n*T + t)*F + f in the one, at ((t - t0)*N + n)*F + f in the other.
  * The batch-first side is bound in ranges of samples when it exceeds the binding limit.
  */
-function transpose(bf: Tensor, chunks: readonly Tensor[], s: SeqShape, toTime: boolean, limit?: number): void {
+function transpose(bf: Tensor, chunks: readonly Tensor[], s: SeqShape, toTime: boolean): void {
   const [N, T, F] = bf.shape;
-  const bfStrides = [T * F, F, 1], tmStrides = [F, N * F, 1], elements = Math.floor(bindingLimit(limit) / 4);
+  const bfStrides = [T * F, F, 1], tmStrides = [F, N * F, 1];
   chunks.forEach((chunk, c) => {
     const shape = [N, chunkLen(s, c), F], off = c * s.tc * F;
-    if (toTime) stridedCopy(bf, chunk, shape, bfStrides, tmStrides, off, 0, elements);
-    else stridedCopy(chunk, bf, shape, tmStrides, bfStrides, 0, off, elements);
+    if (toTime) stridedCopy(bf, chunk, shape, bfStrides, tmStrides, off, 0);
+    else stridedCopy(chunk, bf, shape, tmStrides, bfStrides, 0, off);
   });
 }
 
 /** x (N, T, F) -> time-major chunks (len*N, F). */
-export function toTimeChunks(x: Tensor, s: SeqShape, limit?: number): Tensor[] {
+export function toTimeChunks(x: Tensor, s: SeqShape): Tensor[] {
   const F = x.shape[2];
   const chunks = Array.from({ length: chunkCount(s) }, (_, c) => Tensor.empty([chunkLen(s, c) * s.N, F]));
-  transpose(x, chunks, s, true, limit);
+  transpose(x, chunks, s, true);
   return chunks;
 }
 
 /** Time-major chunks (len*N, F) -> y (N, T, F). */
-export function fromTimeChunks(chunks: readonly Tensor[], s: SeqShape, limit?: number): Tensor {
+export function fromTimeChunks(chunks: readonly Tensor[], s: SeqShape): Tensor {
   const y = Tensor.empty([s.N, s.T, chunks[0].shape[1]]);
-  transpose(y, chunks, s, false, limit);
+  transpose(y, chunks, s, false);
   return y;
 }
 

@@ -13,6 +13,7 @@
 
 import { broadcastSubgroup, cpuKernels } from '../kernels.js';
 import { gpu } from '../device.js';
+import { config, perDevice, splitToFit } from '../config.js';
 import { dispatch, type Binding } from '../runtime.js';
 import { bindElems, Tensor } from '../tensor.js';
 import { enableSubgroups, shareAcross, subgroupParam } from './subgroup.js';
@@ -163,7 +164,7 @@ export function matmulConfig(N: number, M = Infinity): MatmulConfig {
  * a batch of 1 broadcasts. Operands larger than one storage binding are split into
  * blocks (rows of C, columns of C, or K with accumulation) bound by byte range.
  */
-export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, config?: MatmulConfig): Tensor {
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, tiles?: MatmulConfig): Tensor {
   const transA = !!opts.transA, transB = !!opts.transB;
   if (a.ndim < 2 || b.ndim < 2) throw new Error(`matmul needs 2-d or batched operands, got [${a.shape}] and [${b.shape}]`);
   const [ar, ac] = a.shape.slice(-2), [br, bc] = b.shape.slice(-2);
@@ -180,29 +181,38 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, config?: Mat
     c.write(new Float32Array(c.size)); // an empty sum
     return c;
   }
-  const cfg = config ?? matmulConfig(N, M);
+  const cfg = tiles ?? matmulConfig(N, M);
   if (cfg.sg && (cfg.WN % cfg.sg || cfg.TM % cfg.sg || cfg.sg !== gpu().subgroupSize)) throw new Error(`matmul: config ${JSON.stringify(cfg)} needs WN and TM multiples of sg, and sg the device's subgroup size (${gpu().subgroupSize})`);
   const limit = maxBindingElements();
   const sA = batchA === 1 ? 0 : M * K, sB = batchB === 1 ? 0 : K * N;
   if (a.size <= limit && b.size <= limit && c.size <= limit) {
-    run(cfg, { a, b, c, bias: opts.bias ?? null, transA, transB, relu: !!opts.relu, accumulate: false }, { M, N, K, m0: 0, n0: 0, k0: 0, sA, sB, batch });
+    run(cfg, { a, b, c, bias: opts.bias ?? null, transA, transB, relu: !!opts.relu, accumulate: false }, { M, N, K, m0: 0, n0: 0, k0: 0, sA, sB, batch, b0: 0 });
     return c;
   }
-  if (batch > 1) throw new Error(`matmul: batched operands above the binding limit are not supported: [${a.shape}] x [${b.shape}]`);
-  // Halve the block along the dimension that bounds the operand that does not fit.
+  const ops: Operands = { a, b, c, bias: opts.bias ?? null, transA, transB, relu: !!opts.relu, accumulate: false };
+  if (batch > 1) {
+    // runs of whole matrices; a binding's offset is aligned down, so each may span up to one alignment more
+    const slack = config().offsetAlign;
+    const runs = splitToFit(`matmul [${a.shape}] x [${b.shape}]`, batch, [4 * sA, 4 * sB, 4 * M * N], { aligned: false, extra: [4 * (M * K - sA) + slack, 4 * (K * N - sB) + slack, slack] });
+    for (const [b0, n] of runs) run(cfg, ops, { M, N, K, m0: 0, n0: 0, k0: 0, sA, sB, batch: n, b0 });
+    return c;
+  }
+  // Halve the block along the dimension that bounds the operand that does not fit (each
+  // binding's offset is aligned down: up to one alignment more).
+  const room = limit - config().offsetAlign / 4;
   let mb = M, nb = N, kb = K;
   const span = () => ({ A: transA ? kb * M : mb * K, B: transB ? nb * K : kb * N, C: mb * N });
-  for (let s = span(); s.A > limit || s.B > limit || s.C > limit; s = span()) {
-    if (s.C > limit || (s.A > limit && !transA)) mb = Math.ceil(mb / 2);
-    else if (s.A > limit) kb = Math.ceil(kb / 2);
+  for (let s = span(); s.A > room || s.B > room || s.C > room; s = span()) {
+    if (s.C > room || (s.A > room && !transA)) mb = Math.ceil(mb / 2);
+    else if (s.A > room) kb = Math.ceil(kb / 2);
     else if (transB) nb = Math.ceil(nb / 2);
     else kb = Math.ceil(kb / 2);
     if (mb < 4 && nb < 4 && kb < 4) throw new Error(`matmul: cannot split [${a.shape}] x [${b.shape}] under the binding limit`);
   }
   for (let m0 = 0; m0 < M; m0 += mb) for (let n0 = 0; n0 < N; n0 += nb) for (let k0 = 0; k0 < K; k0 += kb) {
     const last = k0 + kb >= K;
-    run(cfg, { a, b, c, bias: k0 === 0 ? opts.bias ?? null : null, transA, transB, relu: !!opts.relu && last, accumulate: k0 > 0 },
-      { M: Math.min(mb, M - m0), N: Math.min(nb, N - n0), K: Math.min(kb, K - k0), m0, n0, k0, sA: 0, sB: 0, batch: 1, ldM: M, ldN: N, ldK: K });
+    run(cfg, { ...ops, bias: k0 === 0 ? ops.bias : null, relu: ops.relu && last, accumulate: k0 > 0 },
+      { M: Math.min(mb, M - m0), N: Math.min(nb, N - n0), K: Math.min(kb, K - k0), m0, n0, k0, sA: 0, sB: 0, batch: 1, b0: 0, ldM: M, ldN: N, ldK: K });
   }
   return c;
 }
@@ -221,38 +231,32 @@ interface Operands {
 interface Block {
   M: number; N: number; K: number; // this block's sizes
   m0: number; n0: number; k0: number; // its origin
-  sA: number; sB: number; batch: number;
+  sA: number; sB: number; // batch strides (0: one matrix for every batch index)
+  batch: number; b0: number; // matrices in this block, and the first one's batch index
   ldM?: number; ldN?: number; ldK?: number; // full sizes (row strides)
 }
 
-let dummy: Tensor | null = null;
-function noBias(): Tensor {
-  if (!dummy || dummy.disposed) dummy = Tensor.empty([1]).keep();
-  return dummy;
-}
+/** Bound as the bias when there is none (one per device). */
+const noBias = perDevice(() => Tensor.empty([1]).keep());
 
-/** Tests lower `maxBindingElements` to exercise the blocked path on small tensors. */
-export const matmulLimits = { maxBindingElements: 0 };
-
-function maxBindingElements(): number {
-  return matmulLimits.maxBindingElements || Math.floor(gpu().limits.maxStorageBufferBindingSize / 4);
-}
+const maxBindingElements = () => Math.floor(config().maxBindingBytes / 4);
 
 function run(cfg: MatmulConfig, o: Operands, blk: Block): void {
   const { M, N, K, m0, n0, k0 } = blk;
   const LM = blk.ldM ?? M, LN = blk.ldN ?? N, LK = blk.ldK ?? K;
   const lda = o.transA ? LM : LK, ldb = o.transB ? LK : LN;
-  // first element and extent of each operand's block
-  const aFirst = o.transA ? k0 * lda + m0 : m0 * lda + k0;
-  const aCount = o.transA ? (K - 1) * lda + M : (M - 1) * lda + K;
-  const bFirst = o.transB ? n0 * ldb + k0 : k0 * ldb + n0;
-  const bCount = o.transB ? (N - 1) * ldb + K : (K - 1) * ldb + N;
-  // Whole tensors when they fit (batched or not); else the byte range each block reads.
-  const whole = blk.batch > 1 || [o.a, o.b, o.c].every((t) => t.size <= maxBindingElements());
+  // first element and extent of each operand's block (over its `batch` matrices)
+  const { sA, sB, b0 } = blk, sC = M * N, more = blk.batch - 1;
+  const aFirst = b0 * sA + (o.transA ? k0 * lda + m0 : m0 * lda + k0);
+  const aCount = more * sA + (o.transA ? (K - 1) * lda + M : (M - 1) * lda + K);
+  const bFirst = b0 * sB + (o.transB ? n0 * ldb + k0 : k0 * ldb + n0);
+  const bCount = more * sB + (o.transB ? (N - 1) * ldb + K : (K - 1) * ldb + N);
+  // Whole tensors when they fit; else the byte range each block reads.
+  const whole = [o.a, o.b, o.c].every((t) => t.size <= maxBindingElements());
   const bind = (t: Tensor, first: number, count: number): [Binding, number] => (whole ? [t, first] : bindElems(t, first, count));
   const [bindA, offA] = bind(o.a, aFirst, aCount);
   const [bindB, offB] = bind(o.b, bFirst, bCount);
-  const [bindC, offC] = bind(o.c, m0 * LN + n0, (M - 1) * LN + N);
+  const [bindC, offC] = bind(o.c, b0 * sC + m0 * LN + n0, more * sC + (M - 1) * LN + N);
   const v: Variant = {
     ...cfg,
     transA: o.transA,

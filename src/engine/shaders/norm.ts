@@ -4,7 +4,7 @@
 // A row is walked by one invocation ('row' mode: CPU adapters, no barriers, long
 // contiguous loops) or by one workgroup ('group' mode: GPUs, tree sums); see normMode.
 
-import { cpuKernels } from '../kernels.js';
+import { config, type NormMode } from '../config.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 import { full } from './elementwise.js';
@@ -12,14 +12,12 @@ import { full } from './elementwise.js';
 const WG = 256; // group mode: lanes per row
 const WG_ROW = 64; // row mode and per-channel / per-column kernels: invocations per workgroup
 
-export type NormMode = 'group' | 'row';
-
-/** Tests and benchmarks force a mode here; null = this adapter's choice. */
-export const normConfig: { mode: NormMode | null } = { mode: null };
+export type { NormMode };
 
 /** The mode for rows of D values on this adapter (measured on lavapipe: see bench/NOTES.md, pooling). */
 export function normMode(D: number): NormMode {
-  return normConfig.mode ?? (cpuKernels() || D < 64 ? 'row' : 'group');
+  const m = config().normMode;
+  return m !== 'auto' ? m : D < 64 ? 'row' : 'group';
 }
 
 // Rows R of D values; C channels (batch norm); K blocks of L rows (partial column sums); flags: 1 training, 2 update running stats.

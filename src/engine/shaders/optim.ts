@@ -11,34 +11,12 @@
 // each block inside one parameter. Loads are vec4; lanes past a block's end are neither
 // counted nor written, so the padding between parameters stays untouched.
 
-import { cpuKernels } from '../kernels.js';
-import { gpu } from '../device.js';
+import { config, fitRun } from '../config.js';
 import { dispatch, fbits, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 
 const WG = 256;
 const ALIGN = 64; // elements in 256 bytes: chunk offsets stay aligned for any adapter
-
-/**
- * Per-adapter tuning. Elements each invocation handles, for the updates and the sum of
- * squares (lavapipe pays per invocation: looping over a few is faster; GPUs want many
- * threads), and whether a workgroup adds its invocations' sums of squares with a barrier
- * tree (cheap on GPUs) or each invocation writes its own partial (lavapipe, where the
- * barriers cost 5x the loads).
- */
-export interface OptimConfig {
-  updatePer: number;
-  sumPer: number;
-  tree: boolean;
-}
-let config: OptimConfig | null = null;
-
-/** The configuration (chosen per adapter on first use); `set` overrides parts of it. */
-export function optimConfig(set?: Partial<OptimConfig>): OptimConfig {
-  config ??= cpuKernels() ? { updatePer: 16, sumPer: 32, tree: false } : { updatePer: 4, sumPer: 16, tree: true };
-  if (set) config = { ...config, ...set };
-  return config;
-}
 
 /** vec4s an invocation handles and elements a block (a workgroup) covers, for the updates or the sum of squares. */
 function perOf(elems: number): { per: number; block: number } {
@@ -48,22 +26,12 @@ function perOf(elems: number): { per: number; block: number } {
 
 /** Elements of a block (a workgroup's share) of the update kernels and of the sum of squares. */
 export function blockElems(kernel: 'update' | 'sum'): number {
-  const c = optimConfig();
+  const c = config().optim;
   return perOf(kernel === 'update' ? c.updatePer : c.sumPer).block;
 }
 
-/** The most elements one binding may cover (a multiple of 64). */
-export function maxChunkElems(): number {
-  return Math.floor(gpu().limits.maxStorageBufferBindingSize / 4 / ALIGN) * ALIGN;
-}
-
-/** `chunk` (default: the binding limit) rounded down to a multiple of 64, checked. */
-export function chunkSize(chunk?: number): number {
-  const max = maxChunkElems();
-  const c = Math.floor(Math.min(chunk ?? max, max) / ALIGN) * ALIGN;
-  if (!(c >= ALIGN)) throw new Error(`chunk size ${chunk} is below ${ALIGN} elements`);
-  return c;
-}
+/** The most elements one binding window may cover: a multiple of 64 (offsets stay aligned on any adapter). */
+export const chunkSize = () => fitRun('optimiser', [4], { quantum: ALIGN, aligned: false });
 
 /** One dispatch's work: a binding window of each named tensor and its blocks. */
 export interface Piece {
@@ -74,9 +42,9 @@ export interface Piece {
   blocks: number;
 }
 
-/** Pieces over whole tensors of `n` elements (one per binding window of at most `chunk` elements). */
-function plainPieces(tensors: Record<string, Tensor>, n: number, block: number, chunk?: number): Piece[] {
-  const c = chunkSize(chunk);
+/** Pieces over whole tensors of `n` elements (one per binding window). */
+function plainPieces(tensors: Record<string, Tensor>, n: number, block: number): Piece[] {
+  const c = chunkSize();
   const out: Piece[] = [];
   for (let off = 0; off < n; off += c) {
     const len = Math.min(c, n - off);
@@ -196,7 +164,7 @@ const UPDATE_CODE = Object.fromEntries(
 export function updatePieces(kind: UpdateKind, pieces: readonly Piece[], S: Tensor, params: number[]): void {
   const u: Update = UPDATES[kind];
   if (S.size !== 1) throw new Error(`${kind} update: the scale S must have one element`);
-  const { per } = perOf(optimConfig().updatePer);
+  const { per } = perOf(config().optim.updatePer);
   const names = [...u.read, ...Object.keys(u.write)];
   for (const q of pieces) {
     if (!q.blocks) continue;
@@ -209,7 +177,7 @@ export function updatePieces(kind: UpdateKind, pieces: readonly Piece[], S: Tens
  * Runs the in-place update `kind` over the tensors it names (all of one size; S is a
  * 1-element gradient scale) with its params, chunk by chunk.
  */
-export function update(kind: UpdateKind, tensors: Record<string, Tensor>, params: number[], chunk?: number): void {
+export function update(kind: UpdateKind, tensors: Record<string, Tensor>, params: number[]): void {
   const u: Update = UPDATES[kind];
   const names = [...u.read, ...Object.keys(u.write)];
   const n = tensors[names[0]].size;
@@ -217,7 +185,7 @@ export function update(kind: UpdateKind, tensors: Record<string, Tensor>, params
     if (tensors[nm].size !== n) throw new Error(`${kind} update: ${nm} has ${tensors[nm].size} elements, not ${n}`);
   }
   const own = Object.fromEntries(names.map((nm) => [nm, tensors[nm]]));
-  updatePieces(kind, plainPieces(own, n, blockElems('update'), chunk), tensors.S, params);
+  updatePieces(kind, plainPieces(own, n, blockElems('update')), tensors.S, params);
 }
 
 export interface AdamParams {
@@ -317,7 +285,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
  * one dispatch a piece and a final one.
  */
 export function normPieces(pieces: readonly Piece[], maxNorm: number, clip: boolean): { norm: Tensor; scale: Tensor } {
-  const { tree, sumPer } = optimConfig();
+  const { tree, sumPer } = config().optim;
   const { per } = perOf(sumPer);
   const part = Tensor.empty([Math.max(1, pieces.reduce((s, q) => s + q.blocks * (tree ? 1 : WG), 0))]);
   let base = 0;
@@ -335,7 +303,7 @@ export function normPieces(pieces: readonly Piece[], maxNorm: number, clip: bool
 }
 
 /** The L2 norm over all of `grads` and the clip scale, one sum-of-squares dispatch a tensor (and chunk). */
-export function globalNorm(grads: readonly Tensor[], maxNorm: number, clip: boolean, chunk?: number): { norm: Tensor; scale: Tensor } {
+export function globalNorm(grads: readonly Tensor[], maxNorm: number, clip: boolean): { norm: Tensor; scale: Tensor } {
   const block = blockElems('sum');
-  return normPieces(grads.flatMap((g) => plainPieces({ X: g }, g.size, block, chunk)), maxNorm, clip);
+  return normPieces(grads.flatMap((g) => plainPieces({ X: g }, g.size, block)), maxNorm, clip);
 }

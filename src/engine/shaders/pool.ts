@@ -3,8 +3,7 @@
 // columns of one output row (forward) or input row (backward); every backward is a
 // gather, so overlapping windows sum without atomics.
 
-import { cpuKernels } from '../kernels.js';
-import { gpu } from '../device.js';
+import { config, splitToFit } from '../config.js';
 import { dispatch, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor, type Shape } from '../tensor.js';
 
@@ -55,41 +54,21 @@ export function maxPoolGeom(shape: Shape, o: MaxPool2dOpts): PoolGeom {
   return { NC, H, W, OH, OW, KH, KW, SH, SW, PH, PW };
 }
 
-/**
- * Tuning, 0 = this adapter's default. `run`: columns per invocation, a multiple of 4 (CPU
- * adapters pay per invocation: long runs; GPUs want many threads). Tests lower
- * `maxBindingBytes` to exercise the plane-chunked path on small tensors.
- */
-export const poolConfig = { run: 0, maxBindingBytes: 0 };
-
-function runLength(): number {
-  const run = poolConfig.run || (cpuKernels() ? 32 : 4);
-  if (run % 4) throw new Error(`poolConfig.run must be a multiple of 4, got ${run}`);
-  return run;
-}
+/** Columns per invocation, a multiple of 4 (CPU adapters pay per invocation: long runs; GPUs want many threads). */
+const runLength = () => config().poolRun;
 
 const geomParams = (g: PoolGeom) => [g.NC, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, runLength()];
-
-const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
 
 /**
  * Runs a per-plane kernel over groups of whole planes small enough for one storage
  * binding each (a VGG activation at batch 32 is above lavapipe's 128 MiB). `tensors`
  * pairs each bound tensor with its elements per plane; `run` gets the bindings and the
- * number of planes of a group. Group starts keep every binding offset aligned.
+ * number of planes of a group.
  */
 function overPlanes(NC: number, tensors: [Tensor, number][], run: (bindings: Binding[], planes: number) => void): void {
-  const limit = poolConfig.maxBindingBytes || gpu().limits.maxStorageBufferBindingSize;
-  const widest = Math.max(...tensors.map(([, e]) => 4 * e));
-  if (NC * widest <= limit) return run(tensors.map(([t]) => t), NC);
-  const align = gpu().limits.minStorageBufferOffsetAlignment;
-  const quantum = tensors.reduce((q, [, e]) => { const k = align / gcd(align, 4 * e); return (q * k) / gcd(q, k); }, 1);
-  const per = Math.floor(limit / widest / quantum) * quantum;
-  if (per < 1) throw new Error(`pooling: ${quantum} planes of ${widest} bytes do not fit one storage binding (${limit} bytes)`);
-  for (let p0 = 0; p0 < NC; p0 += per) {
-    const n = Math.min(per, NC - p0);
-    run(tensors.map(([t, e]) => t.bytes(4 * p0 * e, 4 * n * e)), n);
-  }
+  const runs = splitToFit('pooling', NC, tensors.map(([, e]) => 4 * e), { hint: 'use a smaller batch' });
+  if (runs.length === 1) return run(tensors.map(([t]) => t), NC);
+  for (const [p0, n] of runs) run(tensors.map(([t, e]) => t.bytes(4 * p0 * e, 4 * n * e)), n);
 }
 
 /** Dispatches a pooling kernel over rows of `cols` columns (rows per plane), planes grouped to fit the bindings. */

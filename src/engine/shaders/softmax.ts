@@ -8,7 +8,7 @@
 // On lavapipe L = 1: no barriers, and each invocation loops over a whole row, which
 // runs far faster there than one invocation per element. On a GPU a wider L coalesces.
 
-import { cpuKernels } from '../kernels.js';
+import { config } from '../config.js';
 import { dispatch, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 
@@ -16,19 +16,9 @@ const WG = 64;
 /** Cross-entropy splits the rows over more workgroups only past this many logits each. */
 const XENT_WORK = 32768;
 
-let lanesOverride: number | null = null;
-
-/** Lanes per row of K: 1 on a CPU adapter, about K/8 (at most the workgroup) on a GPU. */
+/** Lanes per row of K: the table's (1 on a CPU adapter), else about K/8 (at most the workgroup). */
 export function rowLanes(K: number): number {
-  if (lanesOverride) return lanesOverride;
-  if (cpuKernels()) return 1;
-  return Math.min(WG, 2 ** Math.ceil(Math.log2(Math.max(1, K / 8))));
-}
-
-/** Forces the lanes per row (a power of two up to 64), for tests and benchmarks; null restores the default. */
-export function setRowLanes(L: number | null): void {
-  if (L !== null && !(Number.isInteger(Math.log2(L)) && L >= 1 && L <= WG)) throw new Error(`lanes per row must be a power of two in [1, ${WG}], got ${L}`);
-  lanesOverride = L;
+  return config().rowLanes || Math.min(WG, 2 ** Math.ceil(Math.log2(Math.max(1, K / 8))));
 }
 
 // Lane j of row r: invocation li of workgroup g serves row g * (WG / L) + li / L.
