@@ -3,9 +3,12 @@
 // step on a GPU: JS, bind groups, params, Dawn's validation. Per model: dispatches and
 // submits per step, host ms per step (median after warm-up) with the batch upload timed
 // apart, host µs per dispatch, peak live and peak pooled bytes in a step (no readback).
+// Warm-up runs at least `--warmup` steps and at least `--warmup-s` seconds (V8 compiles the
+// step's JS with its optimising tier only after some hundreds of calls: a step is 2x slower
+// before, and a training run takes thousands).
 //
 //   npm run bench -- host [--model all|NAME|a,b] [--image-size 224] [--batch-size 32]
-//     [--steps 10] [--warmup 3] [--json]
+//     [--steps 30] [--warmup 3] [--warmup-s 3] [--json]
 // Where the null backend's limits (256 MiB buffers) are too small for a model at the
 // batch, the row says so and uses the largest batch that fits (halving), never another
 // dispatch sequence (no micro-batches).
@@ -43,7 +46,7 @@ interface HostRow extends Row {
   note: string;
 }
 
-async function measure(model: string, size: number, batch: number, steps: number, warmup: number): Promise<Omit<HostRow, 'name' | 'note'>> {
+async function measure(model: string, size: number, batch: number, steps: number, warmup: number, warmupS: number): Promise<Omit<HostRow, 'name' | 'note'>> {
   manualSeed(0);
   const config = configFor(model, size, 3, 2);
   const net = modelSpec(model).create(config);
@@ -52,10 +55,12 @@ async function measure(model: string, size: number, batch: number, steps: number
   const data = randomBatch(config, batch);
   try {
     const step = () => tidy(() => void trainStep(net, data, opt, 1, metrics));
-    for (let i = 0; i < warmup; i++) {
+    const w0 = performance.now();
+    for (let i = 0; i < warmup || performance.now() - w0 < warmupS * 1e3; i++) {
       step();
-      await sync();
+      await pace();
     }
+    await sync();
     const times: number[] = [], uploads: number[] = [];
     const s0 = stats();
     resetPeaks();
@@ -94,9 +99,9 @@ async function measure(model: string, size: number, batch: number, steps: number
 }
 
 /** One model at one batch in this process: its row, or its failure as the row's note. */
-async function single(model: string, size: number, batch: number, steps: number, warmup: number): Promise<Row> {
+async function single(model: string, size: number, batch: number, steps: number, warmup: number, warmupS: number): Promise<Row> {
   try {
-    return { name: model, ...(await measure(model, size, batch, steps, warmup)), note: '' };
+    return { name: model, ...(await measure(model, size, batch, steps, warmup, warmupS)), note: '' };
   } catch (e) {
     return { name: model, batch, note: `fails: ${(e as Error).message.split('\n')[0].slice(0, 160)}` };
   }
@@ -106,8 +111,8 @@ export async function run(args: Args): Promise<Row[]> {
   if (gpu().info.backend !== 'null') process.stderr.write(`note: not on the null backend (${gpu().info.backend}): figures include GPU time\n`);
   const which = typeof args.model === 'string' && args.model !== 'all' ? args.model.split(',') : Object.keys(MODELS);
   const size = num(args, 'image-size', 224), want = num(args, 'batch-size', 32);
-  const steps = num(args, 'steps', 10), warmup = num(args, 'warmup', 3);
-  if (args.single) return [await single(which[0], size, want, steps, warmup)];
+  const steps = num(args, 'steps', 30), warmup = num(args, 'warmup', 3), warmupS = num(args, 'warmup-s', 3);
+  if (args.single) return [await single(which[0], size, want, steps, warmup, warmupS)];
   // Each (model, batch) in a process of its own: after an out-of-memory error a device keeps invalid buffers.
   const rows: Row[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'bench-host-'));
@@ -116,7 +121,7 @@ export async function run(args: Args): Promise<Row[]> {
     const failed: string[] = [];
     for (let batch = want; batch >= 1 && !row; batch = Math.floor(batch / 2)) {
       const out = join(dir, `${model}-${batch}.json`);
-      spawnSync(process.execPath, [process.argv[1], 'host', '--model', model, '--batch-size', String(batch), '--image-size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--single', '--json-out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+      spawnSync(process.execPath, [process.argv[1], 'host', '--model', model, '--batch-size', String(batch), '--image-size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--warmup-s', String(warmupS), '--single', '--json-out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
       const r: Row = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')).rows[0] : { name: model, batch, note: 'fails: the process died' };
       if (String(r.note).startsWith('fails')) failed.push(`batch ${batch}: ${String(r.note).slice(7, 90)}`);
       else row = r;

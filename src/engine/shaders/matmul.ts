@@ -252,21 +252,18 @@ function run(cfg: MatmulConfig, o: Operands, blk: Block): void {
   const bFirst = b0 * sB + (o.transB ? n0 * ldb + k0 : k0 * ldb + n0);
   const bCount = more * sB + (o.transB ? (N - 1) * ldb + K : (K - 1) * ldb + N);
   // Whole tensors when they fit; else the byte range each block reads.
-  const whole = [o.a, o.b, o.c].every((t) => t.size <= maxBindingElements());
+  const lim = maxBindingElements();
+  const whole = o.a.size <= lim && o.b.size <= lim && o.c.size <= lim;
   const bind = (t: Tensor, first: number, count: number): [Binding, number] => (whole ? [t, first] : bindElems(t, first, count));
   const [bindA, offA] = bind(o.a, aFirst, aCount);
   const [bindB, offB] = bind(o.b, bFirst, bCount);
   const [bindC, offC] = bind(o.c, b0 * sC + m0 * LN + n0, more * sC + (M - 1) * LN + N);
-  const v: Variant = {
-    ...cfg,
-    transA: o.transA,
-    transB: o.transB,
-    // vec4 loads need rows aligned to 4 elements along the contiguous axis (a lane reads
-    // single elements of a transposed A when rows go by broadcast)
-    vecA: lda % 4 === 0 && offA % 4 === 0 && blk.sA % 4 === 0 && !(cfg.sg && o.transA),
-    vecB: ldb % 4 === 0 && offB % 4 === 0 && blk.sB % 4 === 0,
-  };
-  const src = kernelCode(['matmul', v.TM, v.TN, v.WM, v.WN, v.sg, v.transA, v.transB, v.vecA, v.vecB], () => code(v));
+  // vec4 loads need rows aligned to 4 elements along the contiguous axis (a lane reads
+  // single elements of a transposed A when rows go by broadcast)
+  const vecA = lda % 4 === 0 && offA % 4 === 0 && blk.sA % 4 === 0 && !(cfg.sg && o.transA);
+  const vecB = ldb % 4 === 0 && offB % 4 === 0 && blk.sB % 4 === 0;
+  // (the variant object only on a cache miss: `{ ...cfg, more }` costs V8 about a microsecond)
+  const src = kernelCode(['matmul', cfg.TM, cfg.TN, cfg.WM, cfg.WN, cfg.sg, o.transA, o.transB, vecA, vecB], () => code({ ...cfg, transA: o.transA, transB: o.transB, vecA, vecB }));
   const gx = Math.ceil(N / (cfg.WN * cfg.TN)), gy = Math.ceil(M / (cfg.WM * cfg.TM));
   if (gx > 65535 || gy > 65535 || blk.batch > 65535) throw new Error(`matmul too large to dispatch: (${M}x${K}) x (${K}x${N}) x ${blk.batch}`);
   const flags = (o.accumulate ? ACCUMULATE : 0) | (o.bias ? BIAS : 0) | (o.relu ? RELU : 0);

@@ -57,7 +57,7 @@ export function maxPoolGeom(shape: Shape, o: MaxPool2dOpts): PoolGeom {
 /** Columns per invocation, a multiple of 4 (CPU adapters pay per invocation: long runs; GPUs want many threads). */
 const runLength = () => config().poolRun;
 
-const geomParams = (g: PoolGeom) => [g.NC, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, runLength()];
+const geomParams = (g: PoolGeom, NC = g.NC) => [NC, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, runLength()];
 
 /**
  * Runs a per-plane kernel over groups of whole planes small enough for one storage
@@ -74,7 +74,7 @@ function overPlanes(NC: number, tensors: [Tensor, number][], run: (bindings: Bin
 /** Dispatches a pooling kernel over rows of `cols` columns (rows per plane), planes grouped to fit the bindings. */
 function poolDispatch(code: string, g: PoolGeom, tensors: [Tensor, number][], rows: number, cols: number): void {
   const perPlane = rows * Math.ceil(cols / runLength());
-  overPlanes(g.NC, tensors, (b, planes) => dispatch(code, b, geomParams({ ...g, NC: planes }), Math.ceil((planes * perPlane) / WG)));
+  overPlanes(g.NC, tensors, (b, planes) => dispatch(code, b, geomParams(g, planes), Math.ceil((planes * perPlane) / WG)));
 }
 
 const HEADER = /* wgsl */ `${WG_INDEX}
