@@ -2,8 +2,8 @@
 // the input, the weight and the bias.
 
 import { Tensor } from '../engine/tensor.js';
-import { binary } from '../engine/shaders/elementwise.js';
-import * as K from '../engine/shaders/conv2d.js';
+import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convGeom, type Conv2dOpts } from '../engine/shaders/conv2d.js';
+import { throughRelu } from './ops.js';
 import { conv2dGemm } from './conv_gemm.js';
 import { record } from './tape.js';
 
@@ -12,7 +12,7 @@ export const GEMM_BELOW_PIXELS = 256;
 
 export type { Conv2dOpts } from '../engine/shaders/conv2d.js';
 
-export interface Conv2dOptions extends K.Conv2dOpts {
+export interface Conv2dOptions extends Conv2dOpts {
   /** Fuses relu into the forward epilogue; backward then masks by the output. */
   relu?: boolean;
   /** 'implicit' GEMM kernels, 'gemm' (im2col + matmul), or 'auto' (by output pixels). */
@@ -23,19 +23,14 @@ export interface Conv2dOptions extends K.Conv2dOpts {
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   // Few output pixels (ResNet's last stages): the implicit GEMM's lanes are pixels and
   // would mostly idle; an explicit GEMM spreads the channels instead.
-  const g = K.convGeom(x.shape, w.shape, opts);
+  const g = convGeom(x.shape, w.shape, opts);
   const algorithm = opts.algorithm ?? 'auto';
   if (algorithm === 'gemm' || (algorithm === 'auto' && g.N * g.OH * g.OW < GEMM_BELOW_PIXELS)) return conv2dGemm(x, w, b, opts);
-  const y = K.conv2dForward(x, w, b, opts);
-  return record(y, [x, w, b], (dy) => {
-    // NOTE: relu'(0) = 0, as PyTorch
-    const dz = opts.relu ? binary('reluGrad', dy, y) : dy;
-    const grads = [
-      x.requiresGrad ? K.conv2dBackwardInput(dz, w, x.shape, opts) : null,
-      w.requiresGrad ? K.conv2dBackwardWeight(dz, x, w.shape, opts) : null,
-      b?.requiresGrad ? K.conv2dBackwardBias(dz) : null,
-    ];
-    if (dz !== dy) dz.dispose();
-    return grads;
-  });
+  const y = conv2dForward(x, w, b, opts);
+  // NOTE: relu'(0) = 0, as PyTorch
+  return record(y, [x, w, b], (dy) => throughRelu(dy, y, opts.relu, (dz) => [
+    x.requiresGrad ? conv2dBackwardInput(dz, w, x.shape, opts) : null,
+    w.requiresGrad ? conv2dBackwardWeight(dz, x, w.shape, opts) : null,
+    b?.requiresGrad ? conv2dBackwardBias(dz) : null,
+  ]));
 }

@@ -2,12 +2,12 @@
 // with few output pixels and many channels, where the matmul's parallelism is channels.
 
 import { Tensor } from '../engine/tensor.js';
-import { binary } from '../engine/shaders/elementwise.js';
 import { permute } from '../engine/shaders/layout.js';
 import { matmul } from '../engine/shaders/matmul.js';
 import { reduce } from '../engine/shaders/reduce.js';
 import { col2im, im2col } from '../engine/shaders/im2col.js';
 import { convGeom, type Conv2dOpts } from '../engine/shaders/conv2d.js';
+import { throughRelu } from './ops.js';
 import { record } from './tape.js';
 
 /** (rows, O) -> (N, O, OH, OW), or back with `toRows`. */
@@ -40,9 +40,7 @@ export function conv2dGemm(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dO
   y2.dispose();
   return record(y, [x, w, b], (dy) => {
     // NOTE: relu'(0) = 0, as PyTorch
-    const dz = opts.relu ? binary('reluGrad', dy, y) : dy;
-    const d2 = toRows(dz, g.N, g.O, g.OH * g.OW); // (N*OH*OW, O)
-    if (dz !== dy) dz.dispose();
+    const d2 = throughRelu(dy, y, opts.relu, (dz) => toRows(dz, g.N, g.O, g.OH * g.OW)); // (N*OH*OW, O)
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (x.requiresGrad) {
       const dcols = matmul(d2, w2);

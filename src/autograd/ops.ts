@@ -1,13 +1,11 @@
 // Differentiable tensor ops: each is the forward kernel, then the backward closure.
 
-import { Tensor, type Shape } from '../engine/tensor.js';
-import { binary, broadcastStrides, full, unary, type UnaryOp } from '../engine/shaders/elementwise.js';
+import { Tensor, numel, sameShape, type Shape } from '../engine/tensor.js';
+import { UNARY, binary, binaryBackward, broadcastStrides, full, unary, unaryBackward, type BinaryOp, type UnaryOp } from '../engine/shaders/elementwise.js';
 import { expand, permute as permuteK, slice as sliceK, sliceAssign } from '../engine/shaders/layout.js';
 import { reduce, scatterAxis } from '../engine/shaders/reduce.js';
 import { matmul as matmulK, type MatmulOpts } from '../engine/shaders/matmul.js';
 import { record } from './tape.js';
-
-const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** Sums a broadcast gradient back to `shape`. */
 export function sumTo(g: Tensor, shape: Shape): Tensor {
@@ -36,37 +34,23 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return out;
 }
 
-// ---- elementwise ----
+// ---- elementwise: each op's forward, backward and reference are its row in elementwise.ts ----
 
-export function add(a: Tensor, b: Tensor): Tensor {
-  return record(binary('add', a, b), [a, b], (dy) => [sumTo(dy, a.shape), sumTo(dy, b.shape)]);
+/** Unary `op` by its UNARY row, recorded with the row's backward (which throws for grad: null). */
+export function unaryOp(op: UnaryOp, x: Tensor, s = 0): Tensor {
+  const y = unary(op, x, s);
+  const saves = UNARY[op].saves;
+  return record(y, [x], (dy) => [unaryBackward(op, dy, saves === 'x' ? x : saves === 'y' ? y : null, s)]);
 }
 
-export function sub(a: Tensor, b: Tensor): Tensor {
-  return record(binary('sub', a, b), [a, b], (dy) => [sumTo(dy, a.shape), b.requiresGrad ? sumToFree(unary('neg', dy), b.shape) : null]);
-}
-
-export function mul(a: Tensor, b: Tensor): Tensor {
-  return record(binary('mul', a, b), [a, b], (dy) => [
-    a.requiresGrad ? sumToFree(binary('mul', dy, b), a.shape) : null,
-    b.requiresGrad ? sumToFree(binary('mul', dy, a), b.shape) : null,
-  ]);
-}
-
-export function div(a: Tensor, b: Tensor): Tensor {
-  const y = binary('div', a, b);
-  return record(y, [a, b], (dy) => {
-    const da = a.requiresGrad || b.requiresGrad ? binary('div', dy, b) : null; // dy / b
-    const db = b.requiresGrad ? sumToFree(negMul(da!, y), b.shape) : null; // -dy a / b^2 = -(dy / b) y
-    return [a.requiresGrad ? sumToFree(da!, a.shape) : (da?.dispose(), null), db];
-  });
-}
-
-function negMul(a: Tensor, b: Tensor): Tensor {
-  const p = binary('mul', a, b);
-  const n = unary('neg', p);
-  p.dispose();
-  return n;
+/** Binary `op` by its BINARY row with broadcasting; each gradient is summed back to its input's shape. */
+export function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  const grad = (wrt: 'a' | 'b', t: Tensor, dy: Tensor) => {
+    if (!t.requiresGrad) return null;
+    const g = binaryBackward(op, wrt, dy, a, b);
+    return g === dy ? sumTo(g, t.shape) : sumToFree(g, t.shape);
+  };
+  return record(binary(op, a, b), [a, b], (dy) => [grad('a', a, dy), grad('b', b, dy)]);
 }
 
 function sumToFree(g: Tensor, shape: Shape): Tensor {
@@ -75,35 +59,10 @@ function sumToFree(g: Tensor, shape: Shape): Tensor {
   return r;
 }
 
-/** Unary ops whose gradient is a binary kernel of (dy, saved), saved = input or output. */
-const UNARY_GRAD: Partial<Record<UnaryOp, { grad: Parameters<typeof binary>[0] | 'neg' | 'scale'; saves: 'x' | 'y' | null }>> = {
-  neg: { grad: 'neg', saves: null },
-  exp: { grad: 'mul', saves: 'y' }, // dy * exp(x)
-  log: { grad: 'div', saves: 'x' }, // dy / x
-  sqrt: { grad: 'div', saves: 'y' }, // dy / y, then * 0.5
-  relu: { grad: 'reluGrad', saves: 'y' },
-  sigmoid: { grad: 'sigmoidGrad', saves: 'y' },
-  tanh: { grad: 'tanhGrad', saves: 'y' },
-  gelu: { grad: 'geluGrad', saves: 'x' },
-  pow: { grad: 'powGrad', saves: 'x' },
-  addScalar: { grad: 'scale', saves: null },
-  mulScalar: { grad: 'scale', saves: null },
-};
-
-function unaryOp(op: UnaryOp, x: Tensor, s = 0): Tensor {
-  const y = unary(op, x, s);
-  const spec = UNARY_GRAD[op]!;
-  return record(y, [x], (dy) => {
-    if (spec.grad === 'neg') return [unary('neg', dy)];
-    if (spec.grad === 'scale') return [op === 'mulScalar' ? unary('mulScalar', dy, s) : dy];
-    const g = binary(spec.grad, dy, spec.saves === 'y' ? y : x, s);
-    if (op !== 'sqrt') return [g];
-    const h = unary('mulScalar', g, 0.5);
-    g.dispose();
-    return [h];
-  });
-}
-
+export const add = (a: Tensor, b: Tensor) => binaryOp('add', a, b);
+export const sub = (a: Tensor, b: Tensor) => binaryOp('sub', a, b);
+export const mul = (a: Tensor, b: Tensor) => binaryOp('mul', a, b);
+export const div = (a: Tensor, b: Tensor) => binaryOp('div', a, b);
 export const neg = (x: Tensor) => unaryOp('neg', x);
 export const exp = (x: Tensor) => unaryOp('exp', x);
 export const log = (x: Tensor) => unaryOp('log', x);
@@ -115,6 +74,20 @@ export const gelu = (x: Tensor) => unaryOp('gelu', x);
 export const pow = (x: Tensor, p: number) => unaryOp('pow', x, p);
 export const addScalar = (x: Tensor, s: number) => unaryOp('addScalar', x, s);
 export const mulScalar = (x: Tensor, s: number) => unaryOp('mulScalar', x, s);
+
+/**
+ * The backward of a fused relu epilogue (matmul, conv2d): `f` runs on dy masked where the
+ * output y is 0 (relu's row backward), or on dy itself without relu; the mask is freed after.
+ */
+export function throughRelu<T>(dy: Tensor, y: Tensor, relu: boolean | undefined, f: (dz: Tensor) => T): T {
+  if (!relu) return f(dy);
+  const dz = unaryBackward('relu', dy, y);
+  try {
+    return f(dz);
+  } finally {
+    dz.dispose();
+  }
+}
 
 // ---- reductions ----
 
@@ -257,8 +230,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}): Tensor {
   const y = matmulK(a, b, opts);
   const { transA = false, transB = false, bias = null, relu: act = false } = opts;
-  return record(y, [a, b, bias], (dy) => {
-    const dz = act ? binary('reluGrad', dy, y) : dy;
+  return record(y, [a, b, bias], (dy) => throughRelu(dy, y, act, (dz) => {
     let da: Tensor | null = null, db: Tensor | null = null;
     if (a.requiresGrad) {
       da = transA ? matmulK(b, dz, { transA: transB, transB: true }) : matmulK(dz, b, { transB: !transB });
@@ -269,9 +241,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}): Tensor {
       db = batchSumTo(db, b);
     }
     const dbias = bias?.requiresGrad ? reduce('sum', dz, 1, dz.size / bias.size, bias.size, bias.shape).y : null;
-    if (dz !== dy) dz.dispose();
     return [da, db, dbias];
-  });
+  }));
 }
 
 /** Sums a per-batch gradient over the batch when the operand was broadcast. */

@@ -31,10 +31,24 @@ class Storage {
 const counters = { tensors: 0 };
 const scopes: Set<Tensor>[] = [];
 
+/** Elements of a shape (the product of its dims; 1 for a scalar). */
 export function numel(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/** Whether two shapes are equal dim by dim. */
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A 2-D size given as one number for both dims or as (h, w). */
+export type Pair = number | readonly [number, number];
+
+/** A Pair as (h, w). */
+export function pair(v: Pair): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
 
 export class Tensor {

@@ -3,9 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, tidy } from '../../src/engine/tensor.js';
 import * as op from '../../src/autograd/ops.js';
-import {
-  type Arr, BINARY_REF, UNARY_REF, concatRef, map, matmulRef, permuteRef, rand, reduceRef, sliceRef, zip,
-} from '../ref/cpu.js';
+import { backward } from '../../src/autograd/tape.js';
+import { BINARY, UNARY, type BinaryOp, type BinaryRow, type UnaryOp, type UnaryRow } from '../../src/engine/shaders/elementwise.js';
+import { type Arr, concatRef, map, matmulRef, permuteRef, rand, reduceRef, sliceRef, zip } from '../ref/cpu.js';
 import { check, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
@@ -14,39 +14,51 @@ const hasGpu = await useGpu();
 const UNARY_DOMAIN: Record<string, [number, number]> = { log: [0.2, 3], sqrt: [0.2, 3], pow: [0.3, 2] };
 const SHAPES = [[1], [7], [3, 5], [2, 3, 33]];
 
-describe.skipIf(!hasGpu)('elementwise', () => {
-  for (const name of Object.keys(UNARY_REF)) {
-    it(`${name} forward and backward`, async () => {
+/** The op under test: the named export of ops.ts when there is one (op.exp), else the row through unaryOp/binaryOp. */
+const named = (name: string) => (op as unknown as Record<string, (...args: unknown[]) => Tensor>)[name];
+
+/** Backward through a row marked grad: null throws a clear error. */
+function expectNoGradient(fn: (xs: Tensor[]) => Tensor, shapes: number[][]): void {
+  const xs = shapes.map((s, k) => {
+    const t = toGpu(rand(s, 3 + k)).keep();
+    t.requiresGrad = true;
+    return t;
+  });
+  expect(() => tidy(() => backward(op.sum(fn(xs))))).toThrow(/has no gradient/);
+  for (const t of xs) t.dispose();
+}
+
+describe.skipIf(!hasGpu)('elementwise: every row of UNARY and BINARY against its reference', () => {
+  for (const [name, row] of Object.entries(UNARY) as [UnaryOp, UnaryRow][]) {
+    it(`${name} forward${row.grad ? ' and backward' : ''}`, async () => {
       const [lo, hi] = UNARY_DOMAIN[name] ?? [-3, 3];
       const scalars = name === 'pow' ? [2, 3, 0.5] : name.endsWith('Scalar') ? [-1.5] : [0];
       for (const s of scalars) for (const [k, shape] of SHAPES.entries()) {
         // keep inputs off relu's kink, where a finite difference is meaningless
         const x = map(rand(shape, 7 + k, lo, hi), (v) => (name === 'relu' && Math.abs(v) < 0.01 ? v + 0.05 : v));
-        const f = (o: (t: Tensor, s: number) => Tensor) => (xs: Tensor[]) => o(xs[0], s);
-        const g = {
-          neg: f(op.neg), exp: f(op.exp), log: f(op.log), sqrt: f(op.sqrt), relu: f(op.relu), sigmoid: f(op.sigmoid),
-          tanh: f(op.tanh), gelu: f(op.gelu), pow: f(op.pow), addScalar: f(op.addScalar), mulScalar: f(op.mulScalar),
-        }[name]!;
-        await check(g, ([a]) => map(a, (v) => UNARY_REF[name](v, s)), [x], { grad: shape.length < 3, what: `${name}(${s}) [${shape}]` });
+        const g = (xs: Tensor[]) => (named(name) ? named(name)(xs[0], s) : op.unaryOp(name, xs[0], s));
+        await check(g, ([a]) => map(a, (v) => row.ref(v, s)), [x], { grad: !!row.grad && shape.length < 3, what: `${name}(${s}) [${shape}]` });
       }
+      if (!row.grad) expectNoGradient((xs) => op.unaryOp(name, xs[0]), [[5]]);
     });
   }
 
   it('tanh, sigmoid and gelu stay finite for large inputs', async () => {
     const x = { data: Float64Array.from([-100, -30, -10, 10, 30, 100]), shape: [6] };
     for (const [name, fn] of [['tanh', op.tanh], ['sigmoid', op.sigmoid], ['gelu', op.gelu]] as const) {
-      await check((xs) => fn(xs[0]), ([a]) => map(a, (v) => UNARY_REF[name](v, 0)), [x], { grad: false, what: name });
+      await check((xs) => fn(xs[0]), ([a]) => map(a, (v) => UNARY[name].ref(v, 0)), [x], { grad: false, what: name });
     }
   });
 
   const PAIRS: [number[], number[]][] = [[[4, 5], [4, 5]], [[3, 1, 5], [4, 5]], [[2, 3], [1]], [[1], [6]], [[2, 1, 4], [2, 3, 1]], [[2, 3, 4, 5], [3, 1, 5]]];
-  for (const name of Object.keys(BINARY_REF)) {
+  for (const [name, row] of Object.entries(BINARY) as [BinaryOp, BinaryRow][]) {
     it(`${name} with broadcasting`, async () => {
       for (const [k, [sa, sb]] of PAIRS.entries()) {
         const a = rand(sa, 11 + k), b = map(rand(sb, 23 + k), (v) => (name === 'div' ? Math.sign(v) * (Math.abs(v) + 0.5) : v));
-        const fn = { add: op.add, sub: op.sub, mul: op.mul, div: op.div }[name]!;
-        await check((xs) => fn(xs[0], xs[1]), ([x, y]) => zip(x, y, BINARY_REF[name]), [a, b], { what: `${name} [${sa}] [${sb}]` });
+        const fn = (xs: Tensor[]) => (named(name) ? named(name)(xs[0], xs[1]) : op.binaryOp(name, xs[0], xs[1]));
+        await check(fn, ([x, y]) => zip(x, y, row.ref), [a, b], { grad: !!row.grad, what: `${name} [${sa}] [${sb}]` });
       }
+      if (!row.grad) expectNoGradient((xs) => op.binaryOp(name, xs[0], xs[1]), [[2, 3], [3]]);
     });
   }
 });

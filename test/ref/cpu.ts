@@ -70,46 +70,6 @@ export function zip(a: Arr, b: Arr, f: (x: number, y: number) => number): Arr {
   });
 }
 
-export function erf(x: number): number {
-  // Abramowitz-Stegun 7.1.26 is too coarse for a reference: use a series / continued fraction.
-  const z = Math.abs(x);
-  if (z < 3) {
-    let sum = z, term = z;
-    for (let n = 1; n < 200; n++) {
-      term *= (-z * z) / n;
-      const t = term / (2 * n + 1);
-      sum += t;
-      if (Math.abs(t) < 1e-17) break;
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc continued fraction for large z
-  let f = 0;
-  for (let n = 60; n >= 1; n--) f = n / 2 / (z + f);
-  return Math.sign(x) * (1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / (z + f));
-}
-
-export const UNARY_REF: Record<string, (x: number, s: number) => number> = {
-  neg: (x) => -x,
-  exp: Math.exp,
-  log: Math.log,
-  sqrt: Math.sqrt,
-  relu: (x) => Math.max(x, 0),
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  tanh: Math.tanh,
-  gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
-  pow: (x, s) => Math.pow(x, s),
-  addScalar: (x, s) => x + s,
-  mulScalar: (x, s) => x * s,
-};
-
-export const BINARY_REF: Record<string, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-};
-
 /** Reduction over `axes` with keepDim semantics chosen by the caller. */
 export function reduceRef(a: Arr, axes: number[], op: 'sum' | 'max', keepDim: boolean, scale = 1): { y: Arr; idx?: number[] } {
   const keepShape = a.shape.map((d, i) => (axes.includes(i) ? 1 : d));

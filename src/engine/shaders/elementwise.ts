@@ -1,44 +1,83 @@
-// Elementwise kernels: each op is one table row (a WGSL expression) expanded by one
-// template. Unary ops see `x` and the scalar param `s`; binary ops see `a`, `b`, `s`.
+// Elementwise ops: each op is one table row (its forward WGSL, its backward WGSL, what the
+// backward reads, and its float64 reference) expanded by one template. Unary forwards see
+// `x` and the scalar param `s`; their backward sees `dy`, `s` and the saved `x` or `y`.
+// Binary forwards see `a`, `b`, `s`; their backward, one expression per input, sees `dy`,
+// `a`, `b`. A row with `grad: null` has no gradient: backward through it throws.
 
 import { kernelCode } from './codegen.js';
 import { config } from '../config.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
-import { Tensor, type Shape } from '../tensor.js';
+import { Tensor, sameShape, type Shape } from '../tensor.js';
+
+export interface UnaryRow {
+  /** WGSL of x and s. */
+  fwd: string;
+  /** WGSL of the input gradient from dy, s and the saved value; 'dy' passes dy on (no kernel); null: no gradient. */
+  grad: string | null;
+  /** What the backward reads beside dy: the input x, the output y, or nothing. */
+  saves: 'x' | 'y' | null;
+  /** Float64 reference of the forward (the tests read it from here). */
+  ref: (x: number, s: number) => number;
+}
+
+export interface BinaryRow {
+  /** WGSL of a, b and s. */
+  fwd: string;
+  /** WGSL of the gradients of a and of b (before summing over broadcast dims) from dy, a, b; null: no gradient. */
+  grad: { a: string; b: string } | null;
+  ref: (a: number, b: number) => number;
+}
 
 export const UNARY = {
-  copy: 'x',
-  neg: '-x',
-  abs: 'abs(x)',
-  exp: 'exp(x)',
-  log: 'log(x)',
-  sqrt: 'sqrt(x)',
-  relu: 'max(x, 0.0)',
-  sigmoid: '1.0 / (1.0 + exp(-x))',
-  tanh: 'tanh_(x)',
-  gelu: '0.5 * x * (1.0 + erf_(x * 0.7071067811865476))',
-  pow: 'pow_(x, s)',
-  addScalar: 'x + s',
-  mulScalar: 'x * s',
-  rsubScalar: 's - x',
-} as const;
+  copy: { fwd: 'x', grad: 'dy', saves: null, ref: (x) => x },
+  neg: { fwd: '-x', grad: '-dy', saves: null, ref: (x) => -x },
+  abs: { fwd: 'abs(x)', grad: null, saves: null, ref: Math.abs },
+  exp: { fwd: 'exp(x)', grad: 'dy * y', saves: 'y', ref: Math.exp },
+  log: { fwd: 'log(x)', grad: 'dy / x', saves: 'x', ref: Math.log },
+  sqrt: { fwd: 'sqrt(x)', grad: 'dy / y * 0.5', saves: 'y', ref: Math.sqrt },
+  relu: { fwd: 'max(x, 0.0)', grad: 'select(0.0, dy, y > 0.0)', saves: 'y', ref: (x) => Math.max(x, 0) }, // NOTE: relu'(0) = 0, as PyTorch
+  sigmoid: { fwd: '1.0 / (1.0 + exp(-x))', grad: 'dy * y * (1.0 - y)', saves: 'y', ref: (x) => 1 / (1 + Math.exp(-x)) },
+  tanh: { fwd: 'tanh_(x)', grad: 'dy * (1.0 - y * y)', saves: 'y', ref: Math.tanh },
+  gelu: {
+    fwd: '0.5 * x * (1.0 + erf_(x * 0.7071067811865476))',
+    grad: 'dy * (0.5 * (1.0 + erf_(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x))',
+    saves: 'x',
+    ref: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+  },
+  pow: { fwd: 'pow_(x, s)', grad: 'dy * s * pow_(x, s - 1.0)', saves: 'x', ref: (x, s) => Math.pow(x, s) },
+  addScalar: { fwd: 'x + s', grad: 'dy', saves: null, ref: (x, s) => x + s },
+  mulScalar: { fwd: 'x * s', grad: 'dy * s', saves: null, ref: (x, s) => x * s },
+  rsubScalar: { fwd: 's - x', grad: null, saves: null, ref: (x, s) => s - x },
+} as const satisfies Record<string, UnaryRow>;
 
 export const BINARY = {
-  add: 'a + b',
-  sub: 'a - b',
-  mul: 'a * b',
-  div: 'a / b',
-  maximum: 'max(a, b)',
-  // Backward helpers: a is the upstream gradient, b the saved input or output.
-  reluGrad: 'select(0.0, a, b > 0.0)', // NOTE: relu'(0) = 0, as PyTorch
-  sigmoidGrad: 'a * b * (1.0 - b)', // b = sigmoid(x)
-  tanhGrad: 'a * (1.0 - b * b)', // b = tanh(x)
-  geluGrad: 'a * (0.5 * (1.0 + erf_(b * 0.7071067811865476)) + b * 0.3989422804014327 * exp(-0.5 * b * b))', // b = x
-  powGrad: 'a * s * pow_(b, s - 1.0)', // b = x
-} as const;
+  add: { fwd: 'a + b', grad: { a: 'dy', b: 'dy' }, ref: (a, b) => a + b },
+  sub: { fwd: 'a - b', grad: { a: 'dy', b: '-dy' }, ref: (a, b) => a - b },
+  mul: { fwd: 'a * b', grad: { a: 'dy * b', b: 'dy * a' }, ref: (a, b) => a * b },
+  div: { fwd: 'a / b', grad: { a: 'dy / b', b: '-(dy / b) * (a / b)' }, ref: (a, b) => a / b }, // d/db = -dy a / b^2
+  maximum: { fwd: 'max(a, b)', grad: null, ref: Math.max },
+} as const satisfies Record<string, BinaryRow>;
 
 export type UnaryOp = keyof typeof UNARY;
 export type BinaryOp = keyof typeof BINARY;
+
+/** erf in float64 (gelu's reference): a series below 3, else a continued fraction for erfc. */
+export function erf(x: number): number {
+  const z = Math.abs(x);
+  if (z < 3) {
+    let sum = z, term = z;
+    for (let n = 1; n < 200; n++) {
+      term *= (-z * z) / n;
+      const t = term / (2 * n + 1);
+      sum += t;
+      if (Math.abs(t) < 1e-17) break;
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = n / 2 / (z + f);
+  return Math.sign(x) * (1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / (z + f));
+}
 
 const HELPERS = /* wgsl */ `
 fn tanh_(x: f32) -> f32 {
@@ -101,18 +140,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
-function unaryCode(expr: string): string {
-  return /* wgsl */ `${HELPERS}${WG_INDEX}
-struct P { n: u32, per: u32, s: f32 }
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(2) var<uniform> p: P;
-// Y[i] = f(X[i]) for i < n
-${forEach(`let x = X[i];
-    let s = p.s;
-    Y[i] = ${expr};`)}`;
-}
-
 /** Index math for up to 8 dims: the offsets of linear index i of `shape` under two sets of strides. */
 export const STRIDED = /* wgsl */ `
 fn dimOf(v: array<vec4<u32>, 2>, k: u32) -> u32 { return v[k / 4u][k % 4u]; }
@@ -126,22 +153,6 @@ fn offsets(i: u32, rank: u32, shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2
   }
   return o;
 }`;
-
-function binaryCode(expr: string, broadcast: boolean): string {
-  const index = broadcast ? 'let o = offsets(i, p.rank, p.shape, p.sa, p.sb); let ia = o.x; let ib = o.y;' : 'let ia = i; let ib = i;';
-  return /* wgsl */ `${HELPERS}${WG_INDEX}${STRIDED}
-struct P { n: u32, per: u32, rank: u32, s: f32, shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
-// Y[i] = f(A[ia], B[ib]) for i < n, with broadcast strides sa, sb (0 on broadcast dims)
-${forEach(`${index}
-    let a = A[ia];
-    let b = B[ib];
-    let s = p.s;
-    Y[i] = ${expr};`)}`;
-}
 
 const AXPY = /* wgsl */ `${WG_INDEX}
 struct P { n: u32, per: u32, alpha: f32 }
@@ -158,11 +169,70 @@ struct P { n: u32, per: u32, v: f32 }
 // Y[i] = v
 ${forEach('Y[i] = p.v;')}`;
 
+/** Element i of a kernel's input `v`: a and b through the broadcast strides, the rest at i. */
+const at = (v: string, broadcast: boolean) => (!broadcast ? 'i' : v === 'a' ? 'o.x' : v === 'b' ? 'o.y' : 'i');
 
+/**
+ * The one elementwise template: OUT[i] = expr over the inputs named in `vars` (each bound
+ * read-only as its upper-case name, in order), for i < n.
+ */
+function mapCode(vars: readonly string[], expr: string, broadcast: boolean): string {
+  const bind = vars.map((v, k) => `@group(0) @binding(${k}) var<storage, read> ${v.toUpperCase()}: array<f32>;`).join('\n');
+  return /* wgsl */ `${HELPERS}${WG_INDEX}${broadcast ? STRIDED : ''}
+struct P { n: u32, per: u32, rank: u32, s: f32, shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
+${bind}
+@group(0) @binding(${vars.length}) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(${vars.length + 1}) var<uniform> p: P;
+// OUT[i] = ${expr} for i < n${broadcast ? ', with a and b read through broadcast strides sa, sb (0 on broadcast dims)' : ''}
+${forEach(`${broadcast ? 'let o = offsets(i, p.rank, p.shape, p.sa, p.sb);\n    ' : ''}${vars.map((v) => `let ${v} = ${v.toUpperCase()}[${at(v, broadcast)}];`).join(' ')}
+    let s = p.s;
+    OUT[i] = ${expr};`)}`;
+}
+
+/** Dispatches an elementwise kernel over `out`; `shapes` (a's and b's) when they broadcast. */
+function run(code: string, inputs: Tensor[], out: Tensor, s: number, shapes?: [Shape, Shape]): Tensor {
+  const params = [out.size, perInvocation(), out.ndim, fbits(s)];
+  if (shapes) params.push(...dims8(out.shape), ...dims8(broadcastStrides(shapes[0], out.shape)), ...dims8(broadcastStrides(shapes[1], out.shape)));
+  dispatch(code, [...inputs, out], params, groupsFor(out.size));
+  return out;
+}
+
+const UNARY_SAVES = { x: ['dy', 'x'], y: ['dy', 'y'] } as const;
+
+/** y = op(x), by the op's UNARY row. */
 export function unary(op: UnaryOp, x: Tensor, s = 0): Tensor {
-  const y = Tensor.empty(x.shape);
-  dispatch(kernelCode(['unary', op], () => unaryCode(UNARY[op])), [x, y], [x.size, perInvocation(), fbits(s)], groupsFor(x.size));
-  return y;
+  return run(kernelCode(['unary', op], () => mapCode(['x'], UNARY[op].fwd, false)), [x], Tensor.empty(x.shape), s);
+}
+
+/** The input gradient of unary `op` from dy and what its row saves (x, y, or nothing: null). */
+export function unaryBackward(op: UnaryOp, dy: Tensor, saved: Tensor | null, s = 0): Tensor {
+  const row: UnaryRow = UNARY[op];
+  if (row.grad === null) throw new Error(`${op} has no gradient (its UNARY row in elementwise.ts has grad: null)`);
+  if (row.grad === 'dy') return dy;
+  const vars = row.saves ? UNARY_SAVES[row.saves] : ['dy'];
+  const code = kernelCode(['unary', op, 'grad'], () => mapCode(vars, row.grad!, false));
+  if (row.saves && !saved) throw new Error(`${op}'s backward reads its ${row.saves}`);
+  return run(code, row.saves ? [dy, saved!] : [dy], Tensor.empty(dy.shape), s);
+}
+
+/** op(a, b) with NumPy broadcasting, by the op's BINARY row. */
+export function binary(op: BinaryOp, a: Tensor, b: Tensor, s = 0): Tensor {
+  const same = sameShape(a.shape, b.shape);
+  const y = Tensor.empty(same ? a.shape : broadcastShapes(a.shape, b.shape));
+  return run(kernelCode(['binary', op, same], () => mapCode(['a', 'b'], BINARY[op].fwd, !same)), [a, b], y, s, same ? undefined : [a.shape, b.shape]);
+}
+
+/**
+ * The gradient of binary `op` with respect to input `wrt` from dy (the output's shape),
+ * before summing over broadcast dims ('dy' rows return dy itself).
+ */
+export function binaryBackward(op: BinaryOp, wrt: 'a' | 'b', dy: Tensor, a: Tensor, b: Tensor): Tensor {
+  const grad: BinaryRow['grad'] = BINARY[op].grad;
+  if (grad === null) throw new Error(`${op} has no gradient (its BINARY row in elementwise.ts has grad: null)`);
+  if (grad[wrt] === 'dy') return dy;
+  const same = sameShape(a.shape, b.shape);
+  const code = kernelCode(['binary', op, wrt, same], () => mapCode(['dy', 'a', 'b'], grad[wrt], !same));
+  return run(code, [dy, a, b], Tensor.empty(dy.shape), 0, same ? undefined : [a.shape, b.shape]);
 }
 
 /** A tensor of `shape` filled with `value`. */
@@ -203,16 +273,6 @@ export function dims8(v: readonly number[]): number[] {
   const out = new Array(8).fill(0);
   v.forEach((d, i) => (out[i] = d));
   return out;
-}
-
-export function binary(op: BinaryOp, a: Tensor, b: Tensor, s = 0): Tensor {
-  const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
-  const shape = same ? [...a.shape] : broadcastShapes(a.shape, b.shape);
-  const y = Tensor.empty(shape);
-  const params = [y.size, perInvocation(), shape.length, fbits(s)];
-  if (!same) params.push(...dims8(shape), ...dims8(broadcastStrides(a.shape, shape)), ...dims8(broadcastStrides(b.shape, shape)));
-  dispatch(kernelCode(['binary', op, same], () => binaryCode(BINARY[op], !same)), [a, b, y], params, groupsFor(y.size));
-  return y;
 }
 
 /** y += alpha * x, in place (same sizes). */
