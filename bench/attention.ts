@@ -35,7 +35,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
       const tag = `${layout} WG=${cfg.WG} RQ=${cfg.RQ} KB=${cfg.KB}${cfg.unroll ? ' unrolled' : ''}${cfg === configs[0] ? ' (default)' : ''}`;
       const fwd = () => attentionForward(q, k, v, dims, scale, [B, H, T], cfg);
       await measure(`forward ${tag}`, flopF, fwd);
-      await measure(`fwd+bwd ${tag}`, flopF + flopB, () => { const { o, lse } = fwd(); attentionBackward(q, k, v, o, dO, lse, dims, scale, cfg); });
+      await measure(`fwd+bwd ${tag}`, flopF + flopB, () => { const { y, saved } = fwd(); attentionBackward(dO, saved, q, k, v, y, dims, scale, cfg); });
     }
   }
   // unfused reference points: the batched matmuls alone

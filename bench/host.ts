@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { gpu } from '../src/engine/device.js';
 import { Tensor, dispose, tidy } from '../src/engine/tensor.js';
 import { pace, resetPeaks, stats, sync } from '../src/engine/runtime.js';
-import { Metrics } from '../src/autograd/loss.js';
+import { Metrics } from '../src/autograd/metrics.js';
 import { manualSeed } from '../src/nn/init.js';
 import { MODELS, modelSpec } from '../src/models/index.js';
 import { Adam, trainStep } from '../src/optim/index.js';

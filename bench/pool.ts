@@ -48,17 +48,17 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     const cases: [string, number[], MaxPool2dOpts][] = [['2x2/2', [32, 6, 220, 220], { kernel: 2 }], ['3x3/2/1', [8, 64, 112, 112], { kernel: 3, stride: 2, padding: 1 }]];
     for (const [label, shape, o] of cases) {
       const x = randomTensor(shape, 1);
-      const { y, idx, geom } = maxPool2dForward(x, o);
-      y.keep(); idx.keep();
+      const { y, saved } = maxPool2dForward(x, o);
+      y.keep(); saved.idx.keep();
       const bytes = 4 * x.size + 8 * y.size; // forward: x in, y and idx out; backward: dy and idx in, dx out
       const tag = `maxpool ${label} [${shape}]${run ? ` run ${run}` : ''}`;
       await measure(`${tag} fwd`, bytes, () => void maxPool2dForward(x, o));
-      await measure(`${tag} bwd`, bytes, () => void maxPool2dBackward(y, idx, x.shape, geom));
+      await measure(`${tag} bwd`, bytes, () => void maxPool2dBackward(y, saved, x.shape));
       await measure(`${tag} fwd+bwd`, 2 * bytes, () => {
         const f = maxPool2dForward(x, o);
-        maxPool2dBackward(f.y, f.idx, x.shape, geom);
+        maxPool2dBackward(f.y, f.saved, x.shape);
       });
-      for (const t of [x, y, idx]) t.dispose();
+      for (const t of [x, y, saved.idx]) t.dispose();
     }
   }
 
@@ -85,16 +85,16 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     for (const mode of modes) {
       const tag = `batchnorm [${shape}] ${modeTag(mode, 56 * 56)}`;
       force({ ...poolRun(), normMode: mode });
-      const { stats } = batchNormForward(x, w, b, rm, rv, { training: true });
-      stats.keep();
+      const { saved } = batchNormForward(x, w, b, rm, rv, { training: true });
+      saved.stats.keep();
       await measure(`${tag} train fwd`, 8 * x.size, () => void batchNormForward(x, w, b, rm, rv, { training: true }));
       await measure(`${tag} eval fwd`, 8 * x.size, () => void batchNormForward(x, w, b, rm, rv, { training: false }));
-      await measure(`${tag} train bwd`, 12 * x.size, () => void batchNormBackward(dy, x, w, stats, true));
+      await measure(`${tag} train bwd`, 12 * x.size, () => void batchNormBackward(dy, saved, x, w));
       await measure(`${tag} train fwd+bwd`, 20 * x.size, () => {
         const f = batchNormForward(x, w, b, rm, rv, { training: true });
-        batchNormBackward(dy, x, w, f.stats, true);
+        batchNormBackward(dy, f.saved, x, w);
       });
-      stats.dispose();
+      saved.stats.dispose();
     }
     for (const t of [x, dy, w, b, rm, rv]) t.dispose();
   }
@@ -105,11 +105,11 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     for (const mode of modes) {
       const tag = `layernorm [${shape}] ${modeTag(mode, 768)}`;
       force({ ...poolRun(), normMode: mode });
-      const { stats } = layerNormForward(x, w, b, 1e-12);
-      stats.keep();
+      const { saved } = layerNormForward(x, w, b, 1e-12);
+      saved.stats.keep();
       await measure(`${tag} fwd`, 8 * x.size, () => void layerNormForward(x, w, b, 1e-12));
-      await measure(`${tag} bwd`, 12 * x.size, () => void layerNormBackward(dy, x, w, stats));
-      stats.dispose();
+      await measure(`${tag} bwd`, 12 * x.size, () => void layerNormBackward(dy, saved, x, w));
+      saved.stats.dispose();
     }
     for (const t of [x, dy, w, b]) t.dispose();
   }

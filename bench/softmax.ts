@@ -5,7 +5,7 @@
 // The elementwise copy of the same size is the baseline for a memory-bound kernel here.
 import { Tensor, tidy } from '../src/engine/tensor.js';
 import { backward } from '../src/autograd/tape.js';
-import { crossEntropy, softmax } from '../src/autograd/loss.js';
+import { crossEntropy, softmax } from '../src/autograd/softmax.js';
 import { overrideConfig } from '../src/engine/config.js';
 import { softmaxBackward, softmaxForward } from '../src/engine/shaders/softmax.js';
 import { dropoutKernel } from '../src/engine/shaders/dropout.js';
@@ -46,7 +46,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
     for (let r = 0; r < reps; r++) softmaxForward(x, false);
   }));
   rows.push(await row(`softmax bwd ${R}x${K}`, 12 * R * K, reps, () => {
-    for (let r = 0; r < reps; r++) softmaxBackward(y, x, false);
+    for (let r = 0; r < reps; r++) softmaxBackward(x, y, false);
   }));
   rows.push(await row(`softmax fwd+bwd (autograd) ${R}x${K}`, 20 * R * K, reps, () => {
     x.requiresGrad = true;

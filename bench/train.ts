@@ -21,7 +21,7 @@ import { loadavg } from 'node:os';
 import { gpu } from '../src/engine/device.js';
 import { Tensor, tidy } from '../src/engine/tensor.js';
 import { noGrad } from '../src/autograd/tape.js';
-import { Metrics } from '../src/autograd/loss.js';
+import { Metrics } from '../src/autograd/metrics.js';
 import { manualSeed } from '../src/nn/init.js';
 import { MODELS, modelSpec, type ImageConfig } from '../src/models/index.js';
 import { Adam, trainStep } from '../src/optim/index.js';

@@ -10,7 +10,8 @@ export { Tensor, tidy, dispose, liveBytes, liveTensors, numel, type Shape, type 
 export { flush, sync, stats, setMemoryLimit, trimPool, type RuntimeStats } from './engine/runtime.js';
 export { Rng, mixSeed } from './engine/rng.js';
 export { backward, noGrad } from './autograd/tape.js';
-export { crossEntropy, softmax, Metrics, type MetricsReport } from './autograd/loss.js';
+export { crossEntropy, softmax } from './autograd/softmax.js';
+export { Metrics, type MetricsReport } from './autograd/metrics.js';
 export * as ops from './autograd/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';

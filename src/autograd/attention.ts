@@ -60,16 +60,16 @@ function sdpa(q: Tensor, k: Tensor, v: Tensor, dims: AttentionDims, lseShape: nu
   // NOTE: scale defaults to 1/sqrt(d), as torch.nn.functional.scaled_dot_product_attention.
   const scale = opts.scale ?? 1 / Math.sqrt(dims.d);
   if (dims.d % 4) return padded(q, k, v, dims, lseShape, { ...opts, scale });
-  const { o, lse } = attentionForward(q, k, v, dims, scale, lseShape, opts.config);
-  // backward keeps q, k, v, the output o and lse (B, heads, Tq), the one tensor it owns
-  return record(o, [q, k, v], (dO) => {
-    const g = attentionBackward(q, k, v, o, dO, lse, dims, scale, opts.config);
+  const { y, saved } = attentionForward(q, k, v, dims, scale, lseShape, opts.config);
+  // backward keeps q, k, v, the output y and saved.lse (B, heads, Tq), the one tensor it owns
+  return record(y, [q, k, v], (dy) => {
+    const g = attentionBackward(dy, saved, q, k, v, y, dims, scale, opts.config);
     return [g.dq, g.dk, g.dv].map((gi, i) => {
       if ([q, k, v][i].requiresGrad) return gi;
       gi.dispose();
       return null;
     });
-  }, [lse]);
+  }, [saved.lse]);
 }
 
 /** Head sizes that are not a multiple of 4: zero-pad every head to one (q.k and p.v do not change), attend, cut. */

@@ -1,6 +1,7 @@
 // Every differentiable op, as the library's `ops` namespace.
 export * from './ops.js';
-export { softmax, logSoftmax, crossEntropy, Metrics, type CrossEntropyOptions, type MetricsReport } from './loss.js';
+export { softmax, logSoftmax, crossEntropy, type CrossEntropyOptions } from './softmax.js';
+export { Metrics, type MetricsReport } from './metrics.js';
 export { conv2d, type Conv2dOptions } from './conv.js';
 export { maxPool2d, adaptiveAvgPool2d, type MaxPool2dOpts } from './pool.js';
 export { batchNorm, layerNorm, type BatchNormOpts } from './norm.js';

@@ -5,7 +5,9 @@
 import { Tensor, dispose } from '../engine/tensor.js';
 import { binary } from '../engine/shaders/elementwise.js';
 import { slice, stridedCopy } from '../engine/shaders/layout.js';
-import * as K from '../engine/shaders/lstm.js';
+import {
+  chunkSteps, fromTimeChunks, lstmLayerBackward, lstmLayerForward, recurrentWeights, toTimeChunks, type LayerSaved, type LayerWeights, type SeqShape,
+} from '../engine/shaders/lstm.js';
 import { isGradEnabled, record } from './tape.js';
 
 /** One layer and direction: weight_ih [4H, In], weight_hh [4H, H], bias_ih [4H], bias_hh [4H]. */
@@ -30,9 +32,9 @@ function stack(ts: readonly Tensor[]): Tensor {
 }
 
 /** One layer's weights stacked over directions (the parameters themselves when there is one). */
-function layerWeights(ps: readonly LstmParams[]): { w: K.LayerWeights; owned: Tensor[] } {
+function layerWeights(ps: readonly LstmParams[]): { w: LayerWeights; owned: Tensor[] } {
   const sums = ps.map((p) => binary('add', p.bIh, p.bHh));
-  const { wF, wB } = K.recurrentWeights(ps.map((p) => p.wHh));
+  const { wF, wB } = recurrentWeights(ps.map((p) => p.wHh));
   if (ps.length === 1) return { w: { wIh: ps[0].wIh, wF, wB, bias: sums[0] }, owned: [...sums, wF, wB] };
   const w = { wIh: stack(ps.map((p) => p.wIh)), wF, wB, bias: stack(sums) };
   dispose(sums);
@@ -68,16 +70,16 @@ export function lstm(x: Tensor, params: readonly LstmParams[], o: LstmOpts): Ten
   });
   // The widest chunk, in floats per (step, sample): gates (D*4H), dX before the sum over directions (D*In).
   const width = Math.max(4 * D * H, D * In, D * D * H);
-  const s: K.SeqShape = { N, T, H, D, tc: K.chunkSteps(N, T, width) };
+  const s: SeqShape = { N, T, H, D, tc: chunkSteps(N, T, width) };
   const inputs = [x, ...params.flatMap((p) => [p.wIh, p.wHh, p.bIh, p.bHh])];
   const grad = isGradEnabled() && inputs.some((t) => t.requiresGrad);
 
-  const layers: { xs: Tensor[]; w: K.LayerWeights; saved: K.LayerSaved }[] = [];
+  const layers: { xs: Tensor[]; w: LayerWeights; saved: LayerSaved }[] = [];
   const owned: Tensor[] = [];
-  let xs = K.toTimeChunks(x, s);
+  let xs = toTimeChunks(x, s);
   for (let k = 0; k < L; k++) {
     const { w, owned: wOwned } = layerWeights(params.slice(k * D, (k + 1) * D));
-    const { o: out, saved } = K.lstmLayerForward(xs, w, s);
+    const { y: out, saved } = lstmLayerForward(xs, w, s);
     const keep = [...xs, ...wOwned, ...saved.g, ...saved.hp, ...saved.cp, saved.c];
     if (grad) {
       layers.push({ xs, w, saved });
@@ -85,15 +87,15 @@ export function lstm(x: Tensor, params: readonly LstmParams[], o: LstmOpts): Ten
     } else dispose(keep);
     xs = out;
   }
-  const y = K.fromTimeChunks(xs, s);
+  const y = fromTimeChunks(xs, s);
   dispose(xs);
 
   return record(y, inputs, (dy) => {
     const grads: (Tensor | null)[] = new Array(params.length * 4).fill(null);
-    let dO = K.toTimeChunks(dy, s);
+    let dO = toTimeChunks(dy, s);
     for (let k = L - 1; k >= 0; k--) {
       const { xs: xk, w, saved } = layers[k];
-      const r = K.lstmLayerBackward(dO, xk, saved, w, s, k > 0 || x.requiresGrad);
+      const r = lstmLayerBackward(dO, saved, xk, w, s, k > 0 || x.requiresGrad);
       dispose([dO, xk]);
       dO = r.dxs ?? [];
       for (let d = 0; d < D; d++) {
@@ -104,7 +106,7 @@ export function lstm(x: Tensor, params: readonly LstmParams[], o: LstmOpts): Ten
       }
       if (D > 1) dispose([r.dWih, r.dWhh, r.db]);
     }
-    const dx = x.requiresGrad ? K.fromTimeChunks(dO, s) : null;
+    const dx = x.requiresGrad ? fromTimeChunks(dO, s) : null;
     dispose(dO);
     return [dx, ...grads];
   }, owned);

@@ -2,7 +2,7 @@
 // place) and layer_norm over the last dim.
 
 import { Tensor } from '../engine/tensor.js';
-import * as K from '../engine/shaders/norm.js';
+import { batchNormBackward, batchNormForward, layerNormBackward, layerNormForward, type BatchNormOpts } from '../engine/shaders/norm.js';
 import { record } from './tape.js';
 
 export type { BatchNormOpts } from '../engine/shaders/norm.js';
@@ -19,19 +19,19 @@ function given(input: Tensor | null, grad: Tensor): Tensor | null {
  * Training (or no running stats): batch statistics, and runningMean/runningVar (C)
  * updated in place when given (the caller counts num_batches_tracked). Eval: running stats.
  */
-export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, opts: K.BatchNormOpts): Tensor {
-  const { y, stats, train } = K.batchNormForward(x, weight, bias, runningMean, runningVar, opts); // stats (2,C): mean, invstd
+export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOpts): Tensor {
+  const { y, saved } = batchNormForward(x, weight, bias, runningMean, runningVar, opts); // saved.stats (2,C): mean, invstd
   return record(y, [x, weight, bias], (dy) => {
-    const g = K.batchNormBackward(dy, x, weight, stats, train);
+    const g = batchNormBackward(dy, saved, x, weight);
     return [g.dx, given(weight, g.dweight), given(bias, g.dbias)];
-  }, [stats]);
+  }, [saved.stats]);
 }
 
 /** layer_norm over the last dim (weight and bias of that size, or null); eps 1e-5 as PyTorch, 1e-12 for HF ViT. */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
-  const { y, stats } = K.layerNormForward(x, weight, bias, eps); // stats (2,R): mean, rstd
+  const { y, saved } = layerNormForward(x, weight, bias, eps); // saved.stats (2,R): mean, rstd
   return record(y, [x, weight, bias], (dy) => {
-    const g = K.layerNormBackward(dy, x, weight, stats);
+    const g = layerNormBackward(dy, saved, x, weight);
     return [g.dx, given(weight, g.dweight), given(bias, g.dbias)];
-  }, [stats]);
+  }, [saved.stats]);
 }

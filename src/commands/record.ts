@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gpu } from '../engine/device.js';
-import type { MetricsReport } from '../autograd/loss.js';
+import type { MetricsReport } from '../autograd/metrics.js';
 import type { DataSource } from '../data/source.js';
 import { writeFileAtomic, writeAll } from '../io/atomic.js';
 import type { ImageConfig } from '../models/index.js';

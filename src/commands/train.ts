@@ -11,7 +11,7 @@ import { gpu } from '../engine/device.js';
 import { chooseMicroBatch } from './microbatch.js';
 import { stridedCopy } from '../engine/shaders/layout.js';
 import { noGrad } from '../autograd/tape.js';
-import { Metrics, type MetricsReport } from '../autograd/loss.js';
+import { Metrics, type MetricsReport } from '../autograd/metrics.js';
 import { manualSeed as seedDropout } from '../autograd/dropout.js';
 import { DataLoader } from '../data/loader.js';
 import { resolveData } from '../data/source.js';

@@ -5,7 +5,7 @@ import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { noGrad } from '../autograd/tape.js';
-import { softmax } from '../autograd/loss.js';
+import { softmax } from '../autograd/softmax.js';
 import { DataLoader } from '../data/loader.js';
 import { resolveData } from '../data/source.js';
 import { isImageName, prepareFlat } from '../data/folder.js';

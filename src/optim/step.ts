@@ -4,7 +4,8 @@
 import { Tensor, tidy, type Shape } from '../engine/tensor.js';
 import { axpy, full } from '../engine/shaders/elementwise.js';
 import { backward } from '../autograd/tape.js';
-import { crossEntropy, type Metrics } from '../autograd/loss.js';
+import { crossEntropy } from '../autograd/softmax.js';
+import type { Metrics } from '../autograd/metrics.js';
 import type { Module } from '../nn/module.js';
 import { gradNormScale } from './clip.js';
 import type { Optimizer } from './optimizer.js';

@@ -7,7 +7,7 @@ import { Tensor } from '../../src/engine/tensor.js';
 import * as op from '../../src/autograd/ops.js';
 import { conv2d } from '../../src/autograd/conv.js';
 import { maxPool2d, adaptiveAvgPool2d, type MaxPool2dOpts } from '../../src/autograd/pool.js';
-import { crossEntropy, logSoftmax, softmax } from '../../src/autograd/loss.js';
+import { crossEntropy, logSoftmax, softmax } from '../../src/autograd/softmax.js';
 import { check } from '../check.js';
 import { distinct, matmulRef, rand } from '../ref/cpu.js';
 import { conv2dRef } from '../ref/conv.js';

@@ -7,7 +7,7 @@ import { Tensor, dispose, liveBytes, liveTensors, tidy } from '../../src/engine/
 import { resetPeaks, setMemoryLimit, setStreamReuse, stats, trimPool } from '../../src/engine/runtime.js';
 import { stridedCopy } from '../../src/engine/shaders/layout.js';
 import * as op from '../../src/autograd/ops.js';
-import { Metrics } from '../../src/autograd/loss.js';
+import { Metrics } from '../../src/autograd/metrics.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { modelSpec } from '../../src/models/index.js';
 import { Adam, SGD, trainStep } from '../../src/optim/index.js';

@@ -75,10 +75,10 @@ describe.skipIf(!hasGpu)('attention', () => {
     for (const config of [undefined, DIRECT, TILED]) {
       const r = tidy(() => attentionForward(toGpu(q), toGpu(k), toGpu(v), dims, 1 / 8, [1, 2, 197], config));
       const what = config ? name(config) : "this adapter's config";
-      expectClose(await r.o.readF32(), want.data, 2e-5, 1e-4, `${what} out`);
-      expectClose(await r.lse.readF32(), lse.data, 2e-5, 1e-5, `${what} logsumexp`);
-      r.o.dispose();
-      r.lse.dispose();
+      expectClose(await r.y.readF32(), want.data, 2e-5, 1e-4, `${what} out`);
+      expectClose(await r.saved.lse.readF32(), lse.data, 2e-5, 1e-5, `${what} logsumexp`);
+      r.y.dispose();
+      r.saved.lse.dispose();
     }
   });
 
@@ -100,9 +100,9 @@ describe.skipIf(!hasGpu)('attention', () => {
     const [q, k, v] = qkv(65537, 1, 2, 2, 4, 45);
     const dims = { BH: 65537, H: 1, Tq: 2, Tk: 2, d: 4, layout: 'bhtd' as const };
     const r = tidy(() => attentionForward(toGpu(q), toGpu(k), toGpu(v), dims, 0.5, [65537, 1, 2], DIRECT));
-    expectClose(await r.o.readF32(), attentionRef(q, k, v, 0.5).data, 2e-5, 1e-4, 'folded out');
-    r.o.dispose();
-    r.lse.dispose();
+    expectClose(await r.y.readF32(), attentionRef(q, k, v, 0.5).data, 2e-5, 1e-4, 'folded out');
+    r.y.dispose();
+    r.saved.lse.dispose();
   });
 
   it('stays finite and exact for large logits (online softmax rescaling)', async () => {

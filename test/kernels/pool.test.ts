@@ -45,7 +45,7 @@ describe.skipIf(!hasGpu)('max_pool2d', () => {
         const { y, idx } = tidy(() => {
           const r = maxPool2dForward(xt, o);
           backward(maxPool2d(xt, o), toGpu(dy));
-          return { y: r.y, idx: r.idx };
+          return { y: r.y, idx: r.saved.idx };
         });
         const what = `maxpool [${shape}] run ${run}`;
         expectClose(await y.read(), ref.y.data, 0, 0, `${what} forward`);
@@ -62,7 +62,7 @@ describe.skipIf(!hasGpu)('max_pool2d', () => {
     const ref = maxPool2dRef(x, refOpts(o));
     const { y, idx } = tidy(() => {
       const r = maxPool2dForward(toGpu(x), o);
-      return { y: r.y, idx: r.idx };
+      return { y: r.y, idx: r.saved.idx };
     });
     expectClose(await y.read(), ref.y.data, 0, 0, 'ties forward');
     expect(Array.from(await idx.read())).toEqual(ref.idx);

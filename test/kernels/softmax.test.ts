@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, liveTensors, tidy } from '../../src/engine/tensor.js';
 import { backward } from '../../src/autograd/tape.js';
-import { Metrics, crossEntropy, logSoftmax, softmax } from '../../src/autograd/loss.js';
+import { crossEntropy, logSoftmax, softmax } from '../../src/autograd/softmax.js';
+import { Metrics } from '../../src/autograd/metrics.js';
 import { type Arr, map, rand } from '../ref/cpu.js';
 import { crossEntropyGradRef, crossEntropyRef, logSoftmaxRef, metricsRef, softmaxRef } from '../ref/softmax.js';
 import { check, expectClose, toGpu, useGpu, withConfig } from '../gpu.js';

@@ -5,7 +5,7 @@
 import { parseSafetensors, toFloat32, toInt32, type TensorData } from '../../src/io/safetensors.js';
 import { Tensor, tidy } from '../../src/engine/tensor.js';
 import { backward, noGrad } from '../../src/autograd/tape.js';
-import { crossEntropy } from '../../src/autograd/loss.js';
+import { crossEntropy } from '../../src/autograd/softmax.js';
 import { HostInt, type Module } from '../../src/nn/module.js';
 import { Dropout } from '../../src/nn/dropout.js';
 import { Adam, gradNormScale } from '../../src/optim/index.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addStepLosses, readRunRecord, RunRecorder, type RunConfig, type RunRecord } from '../../src/commands/record.js';
 import type { EpochRecord } from '../../src/commands/train.js';
-import type { MetricsReport } from '../../src/autograd/loss.js';
+import type { MetricsReport } from '../../src/autograd/metrics.js';
 
 describe('step-loss decimation', () => {
   it('keeps at most max points, each the exact mean of its steps, across uneven epochs', () => {

@@ -221,21 +221,27 @@ function launch(kind: keyof typeof SPECS, dims: AttentionDims, scale: number, bi
   dispatch(src, bindings, params, BH * Math.ceil((kind === 'gradKV' ? Tk : Tq) / (c.WG * c.RQ)));
 }
 
-/** O (like q) and L (BH, Tq) with shape `lseShape`: the forward pass. */
-export function attentionForward(q: Tensor, k: Tensor, v: Tensor, dims: AttentionDims, scale: number, lseShape: readonly number[], cfg?: AttentionConfig): { o: Tensor; lse: Tensor } {
-  const o = Tensor.empty(q.shape);
+/** What the attention forward saves for its backward. */
+export type AttentionSaved = {
+  /** (BH, Tq) with shape `lseShape`: the log-sum-exp of each query's scores. */
+  lse: Tensor;
+};
+
+/** The forward pass: y (like q) and the row statistics. */
+export function attentionForward(q: Tensor, k: Tensor, v: Tensor, dims: AttentionDims, scale: number, lseShape: readonly number[], cfg?: AttentionConfig): { y: Tensor; saved: AttentionSaved } {
+  const y = Tensor.empty(q.shape);
   const lse = Tensor.empty(lseShape);
-  if (o.size && dims.Tk) launch('forward', dims, scale, [q, k, v, o, lse], cfg);
-  return { o, lse };
+  if (y.size && dims.Tk) launch('forward', dims, scale, [q, k, v, y, lse], cfg);
+  return { y, saved: { lse } };
 }
 
-/** dQ, dK, dV (shaped like q, k, v) from the forward's inputs, its output O and L, and dO. */
-export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, o: Tensor, dO: Tensor, lse: Tensor, dims: AttentionDims, scale: number, cfg?: AttentionConfig): { dq: Tensor; dk: Tensor; dv: Tensor } {
+/** dq, dk, dv (shaped like q, k, v) from the output gradient dy, what the forward saved, its inputs and its output y. */
+export function attentionBackward(dy: Tensor, { lse }: AttentionSaved, q: Tensor, k: Tensor, v: Tensor, y: Tensor, dims: AttentionDims, scale: number, cfg?: AttentionConfig): { dq: Tensor; dk: Tensor; dv: Tensor } {
   if (!q.size || !k.size) return { dq: Tensor.empty(q.shape), dk: full(k.shape, 0), dv: full(v.shape, 0) }; // no queries: no gradient
   const dq = Tensor.empty(q.shape), dk = Tensor.empty(k.shape), dv = Tensor.empty(v.shape);
   const D = Tensor.empty(lse.shape); // (BH, Tq) rowsum(dO * O)
-  launch('gradQ', dims, scale, [q, k, v, o, dO, lse, dq, D], cfg);
-  launch('gradKV', dims, scale, [q, k, v, dO, lse, D, dk, dv], cfg);
+  launch('gradQ', dims, scale, [q, k, v, y, dy, lse, dq, D], cfg);
+  launch('gradKV', dims, scale, [q, k, v, dy, lse, D, dk, dv], cfg);
   D.dispose();
   return { dq, dk, dv };
 }

@@ -28,7 +28,7 @@ export interface BinaryRow {
   ref: (a: number, b: number) => number;
 }
 
-export const UNARY = {
+const unaryRows = {
   copy: { fwd: 'x', grad: 'dy', saves: null, ref: (x) => x },
   neg: { fwd: '-x', grad: '-dy', saves: null, ref: (x) => -x },
   abs: { fwd: 'abs(x)', grad: null, saves: null, ref: Math.abs },
@@ -48,18 +48,20 @@ export const UNARY = {
   addScalar: { fwd: 'x + s', grad: 'dy', saves: null, ref: (x, s) => x + s },
   mulScalar: { fwd: 'x * s', grad: 'dy * s', saves: null, ref: (x, s) => x * s },
   rsubScalar: { fwd: 's - x', grad: null, saves: null, ref: (x, s) => s - x },
-} as const satisfies Record<string, UnaryRow>;
+} satisfies Record<string, UnaryRow>;
 
-export const BINARY = {
+const binaryRows = {
   add: { fwd: 'a + b', grad: { a: 'dy', b: 'dy' }, ref: (a, b) => a + b },
   sub: { fwd: 'a - b', grad: { a: 'dy', b: '-dy' }, ref: (a, b) => a - b },
   mul: { fwd: 'a * b', grad: { a: 'dy * b', b: 'dy * a' }, ref: (a, b) => a * b },
   div: { fwd: 'a / b', grad: { a: 'dy / b', b: '-(dy / b) * (a / b)' }, ref: (a, b) => a / b }, // d/db = -dy a / b^2
   maximum: { fwd: 'max(a, b)', grad: null, ref: Math.max },
-} as const satisfies Record<string, BinaryRow>;
+} satisfies Record<string, BinaryRow>;
 
-export type UnaryOp = keyof typeof UNARY;
-export type BinaryOp = keyof typeof BINARY;
+export type UnaryOp = keyof typeof unaryRows;
+export type BinaryOp = keyof typeof binaryRows;
+export const UNARY: Record<UnaryOp, UnaryRow> = unaryRows;
+export const BINARY: Record<BinaryOp, BinaryRow> = binaryRows;
 
 /** erf in float64 (gelu's reference): a series below 3, else a continued fraction for erfc. */
 export function erf(x: number): number {
@@ -206,7 +208,7 @@ export function unary(op: UnaryOp, x: Tensor, s = 0): Tensor {
 
 /** The input gradient of unary `op` from dy and what its row saves (x, y, or nothing: null). */
 export function unaryBackward(op: UnaryOp, dy: Tensor, saved: Tensor | null, s = 0): Tensor {
-  const row: UnaryRow = UNARY[op];
+  const row = UNARY[op];
   if (row.grad === null) throw new Error(`${op} has no gradient (its UNARY row in elementwise.ts has grad: null)`);
   if (row.grad === 'dy') return dy;
   const vars = row.saves ? UNARY_SAVES[row.saves] : ['dy'];
@@ -227,7 +229,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor, s = 0): Tensor {
  * before summing over broadcast dims ('dy' rows return dy itself).
  */
 export function binaryBackward(op: BinaryOp, wrt: 'a' | 'b', dy: Tensor, a: Tensor, b: Tensor): Tensor {
-  const grad: BinaryRow['grad'] = BINARY[op].grad;
+  const grad = BINARY[op].grad;
   if (grad === null) throw new Error(`${op} has no gradient (its BINARY row in elementwise.ts has grad: null)`);
   if (grad[wrt] === 'dy') return dy;
   const same = sameShape(a.shape, b.shape);

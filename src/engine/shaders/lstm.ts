@@ -234,7 +234,7 @@ function stepDispatches(ts: number[], cur: number, s: SeqShape, run: (chunk: num
 }
 
 /** One layer forward: xs are its input chunks (len*N, In); returns its output chunks and what backward needs. */
-export function lstmLayerForward(xs: readonly Tensor[], w: LayerWeights, s: SeqShape): { o: Tensor[]; saved: LayerSaved } {
+export function lstmLayerForward(xs: readonly Tensor[], w: LayerWeights, s: SeqShape): { y: Tensor[]; saved: LayerSaved } {
   const { N, T, H, D } = s;
   const g = xs.map((x) => matmul(x, w.wIh, { transB: true })); // (D, rows, 4H)
   const hp = xs.map((x) => Tensor.empty([D, x.shape[0], H]));
@@ -247,22 +247,22 @@ export function lstmLayerForward(xs: readonly Tensor[], w: LayerWeights, s: SeqS
     );
   }
   h.dispose();
-  return { o, saved: { g, hp, cp, c } };
+  return { y: o, saved: { g, hp, cp, c } };
 }
 
 /**
- * One layer backward from the gradient of its output chunks `dO` (rows, D*H). Consumes
- * `saved`. Returns the input's gradient chunks (rows, In) when `needDx`, and the weight
+ * One layer backward from the gradient of its output chunks `dy` (rows, D*H) and what the
+ * forward saved (consumed), its input chunks and weights. Returns the input's gradient chunks (rows, In) when `needDx`, and the weight
  * gradients stacked over directions: dWih (D, 4H, In), dWhh (D, 4H, H), db (D, 4H).
  */
-export function lstmLayerBackward(dO: readonly Tensor[], xs: readonly Tensor[], saved: LayerSaved, w: LayerWeights, s: SeqShape, needDx: boolean) {
+export function lstmLayerBackward(dy: readonly Tensor[], saved: LayerSaved, xs: readonly Tensor[], w: LayerWeights, s: SeqShape, needDx: boolean) {
   const { N, T, H, D } = s;
   const { g, hp, cp, c } = saved;
   const dc = full([D, N, H], 0);
   const dg = full([2, D, N, H, 4], 0);
   for (let t = 0; t < T; t++) {
     stepDispatches([T - 1 - t, t], t % 2, s, (k, d0, nd, params) =>
-      dispatch(GATES_BACKWARD, [dO[k], w.wB, cp[k], g[k], dg, c, dc], params, Math.ceil((nd * Math.ceil(N / NB) * H) / WG)),
+      dispatch(GATES_BACKWARD, [dy[k], w.wB, cp[k], g[k], dg, c, dc], params, Math.ceil((nd * Math.ceil(N / NB) * H) / WG)),
     );
   }
   for (const t of [dc, dg, c]) t.dispose();

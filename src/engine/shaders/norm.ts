@@ -240,46 +240,53 @@ function channels(shape: readonly number[]): { N: number; C: number; S: number }
   return { N, C, S: shape.slice(2).reduce((a, b) => a * b, 1) };
 }
 
+/** What the batch_norm forward saves for its backward. */
+export type BatchNormSaved = {
+  /** (2,C): mean, 1/sqrt(var + eps). */
+  stats: Tensor;
+  /** Whether the statistics came from the batch (they then depend on x). */
+  train: boolean;
+};
+
 /**
  * batch_norm forward on (N,C,...). With `training` (or without running stats) it uses
  * the batch statistics and, when given, updates runningMean/runningVar (C) in place.
- * Returns y and the saved statistics (2,C): mean, 1/sqrt(var + eps).
  */
-export function batchNormForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, o: BatchNormOpts): { y: Tensor; stats: Tensor; train: boolean } {
+export function batchNormForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, o: BatchNormOpts): { y: Tensor; saved: BatchNormSaved } {
   const { N, C, S } = channels(x.shape);
   const train = o.training || !runningMean || !runningVar;
   if (train && N * S <= 1) throw new Error(`batch_norm: Expected more than 1 value per channel when training, got input size [${x.shape}]`);
   for (const [name, t] of [['weight', weight], ['bias', bias], ['running_mean', runningMean], ['running_var', runningVar]] as const) {
     if (t && t.size !== C) throw new Error(`batch_norm: ${name} has ${t.size} elements, expected ${C} (channels of [${x.shape}])`);
   }
-  const m = normMode(S), K = KERNELS[m];
+  const m = normMode(S), kern = KERNELS[m];
   const R = N * C;
   const update = train && !!runningMean && !!runningVar;
   const prm = params({ R, D: S, C, flags: +train | (update ? 2 : 0), momentum: o.momentum ?? 0.1, eps: o.eps ?? 1e-5 });
   const y = Tensor.empty(x.shape), stats = Tensor.empty([2, C]);
   const part = train ? Tensor.empty([2, R]) : null; // row moments (mean, m2)
-  if (part) dispatch(K.bnMoments, [x, part], prm, rowGroups(m, R));
+  if (part) dispatch(kern.bnMoments, [x, part], prm, rowGroups(m, R));
   // in eval the combine reads no moments: x stands in for the binding
   orTemp(runningMean, () => full([C], 0), (rm) => orTemp(runningVar, () => full([C], 1), (rv) =>
     dispatch(BN_COMBINE, [part ?? x, rm, rv, stats], prm, indexGroups(C))));
   part?.dispose();
   orTemp(weight, () => full([C], 1), (w) => orTemp(bias, () => full([C], 0), (b) =>
-    dispatch(K.bnNorm, [x, w, b, stats, y], prm, rowGroups(m, R))));
-  return { y, stats, train };
+    dispatch(kern.bnNorm, [x, w, b, stats, y], prm, rowGroups(m, R))));
+  return { y, saved: { stats, train } };
 }
 
 /** batch_norm backward: dx (N,C,...), dweight and dbias (C), from the statistics saved by the forward. */
-export function batchNormBackward(dy: Tensor, x: Tensor, weight: Tensor | null, stats: Tensor, train: boolean): { dx: Tensor; dweight: Tensor; dbias: Tensor } {
+export function batchNormBackward(dy: Tensor, { stats, train }: BatchNormSaved, x: Tensor, weight: Tensor | null): { dx: Tensor; dweight: Tensor; dbias: Tensor } {
   const { N, C, S } = channels(x.shape);
-  const m = normMode(S), K = KERNELS[m];
+  const m = normMode(S), kern = KERNELS[m];
   const R = N * C;
   const prm = params({ R, D: S, C, flags: +train });
   const dx = Tensor.empty(x.shape), dweight = Tensor.empty([C]), dbias = Tensor.empty([C]);
   const part = Tensor.empty([N, 2, C]);
-  dispatch(K.bnGrad, [x, dy, stats, part], prm, rowGroups(m, R));
+  dispatch(kern.bnGrad, [x, dy, stats, part], prm, rowGroups(m, R));
   dispatch(COLSUM2, [part, dweight, dbias], params({ D: C, K: N }), indexGroups(C));
   part.dispose();
-  orTemp(weight, () => full([C], 1), (w) => dispatch(K.bnDx, [x, dy, w, stats, dweight, dbias, dx], prm, rowGroups(m, R)));
+  orTemp(weight, () => full([C], 1), (w) => dispatch(kern.bnDx, [x, dy, w, stats, dweight, dbias, dx], prm, rowGroups(m, R)));
   return { dx, dweight, dbias };
 }
 
@@ -291,8 +298,14 @@ const rowsOf = (x: Tensor) => {
   return { R: x.size / D, D };
 };
 
-/** layer_norm forward over the last dim; returns y and the saved statistics (2,R): mean, rstd. */
-export function layerNormForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): { y: Tensor; stats: Tensor } {
+/** What the layer_norm forward saves for its backward. */
+export type LayerNormSaved = {
+  /** (2,R): mean, rstd. */
+  stats: Tensor;
+};
+
+/** layer_norm forward over the last dim. */
+export function layerNormForward(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): { y: Tensor; saved: LayerNormSaved } {
   const { R, D } = rowsOf(x);
   for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
     if (t && t.size !== D) throw new Error(`layer_norm: ${name} has ${t.size} elements, expected ${D} (last dim of [${x.shape}])`);
@@ -301,14 +314,14 @@ export function layerNormForward(x: Tensor, weight: Tensor | null, bias: Tensor 
   const y = Tensor.empty(x.shape), stats = Tensor.empty([2, R]);
   orTemp(weight, () => full([D], 1), (w) => orTemp(bias, () => full([D], 0), (b) =>
     dispatch(KERNELS[m].lnFwd, [x, w, b, stats, y], params({ R, D, eps }), rowGroups(m, R))));
-  return { y, stats };
+  return { y, saved: { stats } };
 }
 
 /** Rows per block of the weight/bias gradient's partial sums. */
 const BLOCK = 64;
 
 /** layer_norm backward: dx (R,D) and dweight, dbias (D). */
-export function layerNormBackward(dy: Tensor, x: Tensor, weight: Tensor | null, stats: Tensor): { dx: Tensor; dweight: Tensor; dbias: Tensor } {
+export function layerNormBackward(dy: Tensor, { stats }: LayerNormSaved, x: Tensor, weight: Tensor | null): { dx: Tensor; dweight: Tensor; dbias: Tensor } {
   const { R, D } = rowsOf(x);
   const m = normMode(D);
   const dx = Tensor.empty(x.shape), dweight = Tensor.empty([D]), dbias = Tensor.empty([D]);

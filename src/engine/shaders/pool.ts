@@ -167,17 +167,24 @@ ${main('p.H', 'p.W')}
   }
 }`;
 
-/** max_pool2d: y (N,C,OH,OW) and the i32 argmax plane offsets h*W+w (PyTorch's return_indices). */
-export function maxPool2dForward(x: Tensor, o: MaxPool2dOpts): { y: Tensor; idx: Tensor; geom: PoolGeom } {
+/** What the max_pool2d forward saves for its backward. */
+export type MaxPoolSaved = {
+  /** (N,C,OH,OW) i32: the argmax plane offsets h*W+w (PyTorch's return_indices). */
+  idx: Tensor;
+  geom: PoolGeom;
+};
+
+/** max_pool2d: y (N,C,OH,OW) and the argmax indices. */
+export function maxPool2dForward(x: Tensor, o: MaxPool2dOpts): { y: Tensor; saved: MaxPoolSaved } {
   const g = maxPoolGeom(x.shape, o);
   const shape = [x.shape[0], x.shape[1], g.OH, g.OW];
   const y = Tensor.empty(shape), idx = Tensor.empty(shape, 'i32');
   poolDispatch(MAX_FWD, g, [[x, g.H * g.W], [y, g.OH * g.OW], [idx, g.OH * g.OW]], g.OH, g.OW);
-  return { y, idx, geom: g };
+  return { y, saved: { idx, geom: g } };
 }
 
 /** The gradient of max_pool2d with respect to its input (N,C,H,W). */
-export function maxPool2dBackward(dy: Tensor, idx: Tensor, xShape: Shape, g: PoolGeom): Tensor {
+export function maxPool2dBackward(dy: Tensor, { idx, geom: g }: MaxPoolSaved, xShape: Shape): Tensor {
   const dx = Tensor.empty(xShape);
   poolDispatch(MAX_BWD, g, [[dy, g.OH * g.OW], [idx, g.OH * g.OW], [dx, g.H * g.W]], g.H, g.W);
   return dx;

@@ -137,8 +137,8 @@ export function softmaxForward(x: Tensor, log: boolean): Tensor {
   return y;
 }
 
-/** The input gradient of softmax (or log_softmax) from its output y and the output gradient dy. */
-export function softmaxBackward(y: Tensor, dy: Tensor, log: boolean): Tensor {
+/** The input gradient of softmax (or log_softmax) from the output gradient dy and the output y. */
+export function softmaxBackward(dy: Tensor, y: Tensor, log: boolean): Tensor {
   const [R, K] = rowsOf(y);
   const L = rowLanes(K);
   const dx = Tensor.empty(y.shape);
@@ -275,12 +275,17 @@ export interface XentOptions {
   confusion?: Tensor | null;
 }
 
+/** What the cross-entropy forward saves for its backward. */
+export type XentSaved = {
+  /** (N+1): the per-row logsumexp, then the gradient scale (1/valid rows or 1). */
+  lse: Tensor;
+};
+
 /**
- * Cross-entropy forward of logits (N,K) against i32 labels (N): the scalar loss and
- * `lse` (N+1), the per-row logsumexp followed by the gradient scale, for the backward.
- * One dispatch when one workgroup takes all rows, else two.
+ * Cross-entropy forward of logits (N,K) against i32 labels (N): the scalar loss y and
+ * what the backward needs. One dispatch when one workgroup takes all rows, else two.
  */
-export function crossEntropyForward(x: Tensor, labels: Tensor, o: XentOptions = {}): { loss: Tensor; lse: Tensor } {
+export function crossEntropyForward(x: Tensor, labels: Tensor, o: XentOptions = {}): { y: Tensor; saved: XentSaved } {
   if (x.ndim !== 2 || x.dtype !== 'f32') throw new Error(`cross-entropy: logits must be f32 (N, K), got ${x.dtype}[${x.shape}]`);
   const [N, K] = x.shape;
   if (labels.dtype !== 'i32' || labels.size !== N) throw new Error(`cross-entropy: labels must be i32 with ${N} elements, got ${labels.dtype}[${labels.shape}]`);
@@ -300,11 +305,11 @@ export function crossEntropyForward(x: Tensor, labels: Tensor, o: XentOptions = 
   if (G > 1) dispatch(XENT_FINISH, [part, lse, loss, acc], params, 1);
   part.dispose();
   if (!o.acc) acc.dispose();
-  return { loss, lse };
+  return { y: loss, saved: { lse } };
 }
 
-/** The logits gradient (N,K) of cross-entropy, from the saved `lse` and the scalar loss gradient dy. */
-export function crossEntropyBackward(x: Tensor, labels: Tensor, lse: Tensor, dy: Tensor, ignoreIndex = -100): Tensor {
+/** The logits gradient (N,K) of cross-entropy from the scalar loss gradient dy, what the forward saved, the logits and the labels. */
+export function crossEntropyBackward(dy: Tensor, { lse }: XentSaved, x: Tensor, labels: Tensor, ignoreIndex = -100): Tensor {
   const [N, K] = x.shape;
   const L = rowLanes(K);
   const dx = Tensor.empty(x.shape);

@@ -1,47 +1,8 @@
-// Softmax, log_softmax and fused cross-entropy (each forward with its backward), and
-// the per-epoch metrics that the cross-entropy kernel accumulates on the GPU.
+// Loss, accuracy and the confusion matrix accumulated on the GPU over an epoch by the
+// cross-entropy kernel (src/engine/shaders/softmax.ts), read once at its end.
 
 import { Tensor } from '../engine/tensor.js';
-import * as K from '../engine/shaders/softmax.js';
-import { record } from './tape.js';
-
-/** softmax over the last dim. */
-export function softmax(x: Tensor): Tensor {
-  const y = K.softmaxForward(x, false);
-  return record(y, [x], (dy) => [K.softmaxBackward(y, dy, false)]);
-}
-
-/** log_softmax over the last dim. */
-export function logSoftmax(x: Tensor): Tensor {
-  const y = K.softmaxForward(x, true);
-  return record(y, [x], (dy) => [K.softmaxBackward(y, dy, true)]);
-}
-
-export interface CrossEntropyOptions {
-  /** 'mean' (default, over the rows not ignored, as PyTorch) or 'sum'. */
-  reduction?: 'mean' | 'sum';
-  /** Rows with this label add nothing (default -100, as PyTorch). */
-  ignoreIndex?: number;
-  /** Also accumulate this batch into these metrics, in the same kernel. */
-  metrics?: Metrics;
-}
-
-/**
- * Cross-entropy of logits (N,K) against i32 class labels (N): a scalar. Labels outside
- * [0, K) other than ignoreIndex are skipped like ignored ones and counted as bad by
- * `metrics` (check `badLabels` once per epoch).
- */
-export function crossEntropy(logits: Tensor, labels: Tensor, o: CrossEntropyOptions = {}): Tensor {
-  const ignoreIndex = o.ignoreIndex ?? -100;
-  const { loss, lse } = K.crossEntropyForward(logits, labels, {
-    reduction: o.reduction,
-    ignoreIndex,
-    acc: o.metrics?.acc,
-    confusion: o.metrics?.confusion,
-  });
-  // lse (N+1): the per-row logsumexp, then the gradient scale (1/valid rows or 1)
-  return record(loss, [logits], (dy) => [K.crossEntropyBackward(logits, labels, lse, dy, ignoreIndex)], [lse]);
-}
+import { crossEntropyForward } from '../engine/shaders/softmax.js';
 
 export interface MetricsReport {
   /** Mean loss over the counted rows. */
@@ -76,9 +37,9 @@ export class Metrics {
   /** Adds a batch (no gradient); crossEntropy(..., { metrics }) does this for free. */
   update(logits: Tensor, labels: Tensor, ignoreIndex = -100): void {
     if (logits.shape[1] !== this.numClasses) throw new Error(`metrics for ${this.numClasses} classes given logits [${logits.shape}]`);
-    const { loss, lse } = K.crossEntropyForward(logits, labels, { ignoreIndex, acc: this.acc, confusion: this.confusion });
-    loss.dispose();
-    lse.dispose();
+    const { y, saved } = crossEntropyForward(logits, labels, { ignoreIndex, acc: this.acc, confusion: this.confusion });
+    y.dispose();
+    saved.lse.dispose();
   }
 
   async read(): Promise<MetricsReport> {
