@@ -2,7 +2,7 @@
 // 224x224 and a VGG layer; each figure the median of several runs (--runs, default 5).
 // --layer <substring> and --only <forward|backward> pick cases; --to/--tp/--wg override
 // the block shape for tuning.
-import { Tensor, tidy } from '../src/engine/tensor.js';
+import { Tensor, numel, tidy } from '../src/engine/tensor.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convGeom, type Conv2dOpts, type ConvConfig } from '../src/engine/shaders/conv2d.js';
 import { sync } from '../src/engine/runtime.js';
 import { time, rateColumns, type Row } from './util.js';
@@ -20,7 +20,7 @@ const LAYERS: Layer[] = [
 ];
 
 const filled = (shape: number[]) => {
-  const n = shape.reduce((a, b) => a * b, 1);
+  const n = numel(shape);
   return Tensor.from(Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5), shape).keep();
 };
 

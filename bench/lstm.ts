@@ -1,7 +1,7 @@
 // The seed's BiLSTM (T=224, In=672=3*224, H=256, 4 layers, bidirectional): forward, and
 // forward + backward, in ms with their dispatch counts. Options: --batch 8 --seq 224
 // --input 672 --hidden 256 --layers 4 --runs 3.
-import { Tensor, tidy } from '../src/engine/tensor.js';
+import { Tensor, numel, tidy } from '../src/engine/tensor.js';
 import { stats, sync } from '../src/engine/runtime.js';
 import { backward, noGrad } from '../src/autograd/tape.js';
 import { lstm, type LstmParams } from '../src/autograd/lstm.js';
@@ -13,7 +13,7 @@ export async function run(args: Record<string, string | boolean>): Promise<Row[]
   const runs = num('runs', 3);
   const D = 2;
   const fill = (shape: number[], scale: number, seed: number) => {
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = numel(shape);
     const t = Tensor.from(Float32Array.from({ length: n }, (_, i) => (((i * 7919 + seed * 104729) % 1000) / 500 - 1) * scale), shape).keep();
     t.requiresGrad = true;
     return t;

@@ -1,7 +1,7 @@
 // Pooling and normalisation kernels: ms and effective GB/s (the least traffic each
 // pass needs: every input read once, every output written once), medians.
 //   npm run bench -- pool [--only copy|maxpool|avg|bn|ln] [--runs N] [--run COLUMNS] [--mode row|group]
-import { Tensor, tidy } from '../src/engine/tensor.js';
+import { Tensor, numel, tidy } from '../src/engine/tensor.js';
 import { adaptiveAvgPool2dBackward, adaptiveAvgPool2dForward, maxPool2dBackward, maxPool2dForward, type MaxPool2dOpts } from '../src/engine/shaders/pool.js';
 import { unary } from '../src/engine/shaders/elementwise.js';
 import { batchNormBackward, batchNormForward, layerNormBackward, layerNormForward, normMode, type NormMode } from '../src/engine/shaders/norm.js';
@@ -9,7 +9,7 @@ import { overrideConfig, type EngineConfig } from '../src/engine/config.js';
 import { time, msColumns, type Row } from './util.js';
 
 function randomTensor(shape: number[], seed: number): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
+  const n = numel(shape);
   const data = new Float32Array(n);
   let s = seed;
   for (let i = 0; i < n; i++) {

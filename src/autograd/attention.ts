@@ -1,9 +1,8 @@
 // Scaled dot-product attention, differentiable in q, k and v.
 // NOTE: no mask and no dropout on the probabilities (HF ViT's attention dropout is 0).
 
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, numel, sameShape } from '../engine/tensor.js';
 import { attentionBackward, attentionForward, type AttentionConfig, type AttentionDims, type AttentionLayout } from '../engine/shaders/attention.js';
-import { full } from '../engine/shaders/elementwise.js';
 import { concat, permute, reshape, slice } from './ops.js';
 import { record } from './tape.js';
 
@@ -24,7 +23,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts =
     throw new Error(`attention: q [${q.shape}], k [${k.shape}], v [${v.shape}] must be (..., Tq, d), (..., Tk, d), (..., Tk, d)`);
   }
   const [Tq, d] = q.shape.slice(-2);
-  const dims: AttentionDims = { BH: lead.reduce((a, b) => a * b, 1), H: 1, Tq, Tk: k.shape.at(-2)!, d, layout: 'bhtd' };
+  const dims: AttentionDims = { BH: numel(lead), H: 1, Tq, Tk: k.shape.at(-2)!, d, layout: 'bhtd' };
   return sdpa(q, k, v, dims, [...lead, Tq], opts);
 }
 
@@ -80,12 +79,10 @@ function padded(q: Tensor, k: Tensor, v: Tensor, dims: AttentionDims, lseShape: 
   const join = (x: Tensor) => (dims.layout === 'bhtd' ? x : reshape(x, [x.shape[0], x.shape[1], -1]));
   const pad = (x: Tensor) => {
     const r = split(x, d);
-    return join(concat([r, full([...r.shape.slice(0, -1), d4 - d], 0)], -1));
+    return join(concat([r, Tensor.zeros([...r.shape.slice(0, -1), d4 - d])], -1));
   };
   const out = split(sdpa(pad(q), pad(k), pad(v), { ...dims, d: d4 }, lseShape, opts), d4);
   return join(slice(out, out.shape.map(() => 0), [...out.shape.slice(0, -1), d]));
 }
-
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export type { AttentionConfig, AttentionLayout };

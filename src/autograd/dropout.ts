@@ -3,7 +3,6 @@
 // The backward regenerates the mask from the call's key: nothing is saved.
 
 import { Tensor } from '../engine/tensor.js';
-import { full } from '../engine/shaders/elementwise.js';
 import { dropoutKernel } from '../engine/shaders/dropout.js';
 import { mixSeed } from '../engine/rng.js';
 import { record } from './tape.js';
@@ -50,7 +49,7 @@ export interface DropoutOptions {
 export function dropout(x: Tensor, p: number, { training = true, seed }: DropoutOptions = {}): Tensor {
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout probability must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
-  if (p === 1) return record(full(x.shape, 0), [x], () => [full(x.shape, 0)]);
+  if (p === 1) return record(Tensor.zeros(x.shape), [x], () => [Tensor.zeros(x.shape)]);
   const [k0, k1] = seed === undefined ? keyOf(state.seed, state.counter++) : keyOf(Math.trunc(seed), 0);
   return record(dropoutKernel(x, p, k0, k1), [x], (dy) => [dropoutKernel(dy, p, k0, k1)]);
 }

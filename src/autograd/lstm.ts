@@ -2,7 +2,7 @@
 // zero initial states. The backward closure runs the layers in reverse, each backward
 // through time (see src/engine/shaders/lstm.ts for the layouts).
 
-import { Tensor, dispose } from '../engine/tensor.js';
+import { Tensor, dispose, sameShape } from '../engine/tensor.js';
 import { binary } from '../engine/shaders/elementwise.js';
 import { slice, stridedCopy } from '../engine/shaders/layout.js';
 import {
@@ -65,7 +65,7 @@ export function lstm(x: Tensor, params: readonly LstmParams[], o: LstmOpts): Ten
     const k = Math.floor(i / D), inK = k === 0 ? In : D * H;
     const want = [[4 * H, inK], [4 * H, H], [4 * H], [4 * H]];
     [p.wIh, p.wHh, p.bIh, p.bHh].forEach((t, j) => {
-      if (t.shape.join() !== want[j].join()) throw new Error(`lstm: parameter ${j} of set ${i} is [${t.shape}], want [${want[j]}]`);
+      if (!sameShape(t.shape, want[j])) throw new Error(`lstm: parameter ${j} of set ${i} is [${t.shape}], want [${want[j]}]`);
     });
   });
   // The widest chunk, in floats per (step, sample): gates (D*4H), dX before the sum over directions (D*In).

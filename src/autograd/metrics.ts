@@ -75,7 +75,7 @@ export class Metrics {
 
 function zeroCounts(k: number, confusion: boolean): { acc: Tensor; confusion: Tensor | null } {
   return {
-    acc: Tensor.from(new Float32Array(4), [4]).keep(),
-    confusion: confusion ? Tensor.from(new Int32Array(k * k), [k, k]).keep() : null,
+    acc: Tensor.zeros([4]).keep(),
+    confusion: confusion ? Tensor.zeros([k, k], 'i32').keep() : null,
   };
 }

@@ -1,7 +1,7 @@
 // Differentiable tensor ops: each is the forward kernel, then the backward closure.
 
 import { Tensor, numel, sameShape, type Shape } from '../engine/tensor.js';
-import { UNARY, binary, binaryBackward, broadcastStrides, full, unary, unaryBackward, type BinaryOp, type UnaryOp } from '../engine/shaders/elementwise.js';
+import { UNARY, binary, binaryBackward, broadcastStrides, unary, unaryBackward, type BinaryOp, type UnaryOp } from '../engine/shaders/elementwise.js';
 import { expand, permute as permuteK, slice as sliceK, sliceAssign } from '../engine/shaders/layout.js';
 import { reduce, scatterAxis } from '../engine/shaders/reduce.js';
 import { matmul as matmulK, type MatmulOpts } from '../engine/shaders/matmul.js';
@@ -19,9 +19,7 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
     if (target[i] === 1 && curShape[i] !== 1) {
       let j = i;
       while (j < n && target[j] === 1 && curShape[j] !== 1) j++;
-      const O = curShape.slice(0, i).reduce((a, b) => a * b, 1);
-      const R = curShape.slice(i, j).reduce((a, b) => a * b, 1);
-      const I = curShape.slice(j).reduce((a, b) => a * b, 1);
+      const O = numel(curShape.slice(0, i)), R = numel(curShape.slice(i, j)), I = numel(curShape.slice(j));
       curShape = [...curShape.slice(0, i), ...new Array(j - i).fill(1), ...curShape.slice(j)];
       const next = reduce('sum', cur, O, R, I, curShape).y;
       if (cur !== g) cur.dispose();
@@ -98,6 +96,9 @@ function normAxes(axes: number | readonly number[] | undefined, ndim: number): n
   return [...new Set(list)].sort((a, b) => a - b);
 }
 
+/** Elements spanned by dims `axes` of x. */
+const dimsOf = (x: Tensor, axes: readonly number[]) => numel(axes.map((i) => x.shape[i]));
+
 function reducedShape(shape: Shape, axes: number[], keepDim: boolean): number[] {
   return keepDim ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
 }
@@ -111,14 +112,14 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepDim = fals
   let src = x;
   let O: number, R: number, I: number;
   if (contiguous && ax.length) {
-    O = x.shape.slice(0, ax[0]).reduce((a, b) => a * b, 1);
-    R = ax.reduce((a, i) => a * x.shape[i], 1);
-    I = x.shape.slice(ax[ax.length - 1] + 1).reduce((a, b) => a * b, 1);
+    O = numel(x.shape.slice(0, ax[0]));
+    R = dimsOf(x, ax);
+    I = numel(x.shape.slice(ax[ax.length - 1] + 1));
   } else {
     const rest = [...x.shape.keys()].filter((i) => !ax.includes(i));
     src = permuteK(x, [...rest, ...ax]);
-    O = rest.reduce((a, i) => a * x.shape[i], 1);
-    R = ax.reduce((a, i) => a * x.shape[i], 1);
+    O = dimsOf(x, rest);
+    R = dimsOf(x, ax);
     I = 1;
   }
   const y = reduce('sum', src, O, R, I, reducedShape(x.shape, ax, keepDim), scale).y;
@@ -134,8 +135,7 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepDim = fals
 
 export function mean(x: Tensor, axes?: number | readonly number[], keepDim = false): Tensor {
   const ax = normAxes(axes, x.ndim);
-  const n = ax.reduce((a, i) => a * x.shape[i], 1);
-  return sum(x, ax, keepDim, 1 / n);
+  return sum(x, ax, keepDim, 1 / dimsOf(x, ax));
 }
 
 /** Max over one axis (all elements when omitted); the gradient goes to the first maximum. */
@@ -150,8 +150,7 @@ function maxImpl(x: Tensor, axis: number | undefined, keepDim: boolean) {
     return { y: r.y, idx: r.idx!, O: 1, R: x.size, I: 1 };
   }
   const a = normAxes(axis, x.ndim)[0];
-  const O = x.shape.slice(0, a).reduce((p, q) => p * q, 1);
-  const I = x.shape.slice(a + 1).reduce((p, q) => p * q, 1);
+  const O = numel(x.shape.slice(0, a)), I = numel(x.shape.slice(a + 1));
   const r = reduce('max', x, O, x.shape[a], I, reducedShape(x.shape, [a], keepDim));
   return { y: r.y, idx: r.idx!, O, R: x.shape[a], I };
 }
@@ -194,7 +193,7 @@ export function slice(x: Tensor, start: readonly number[], size: readonly number
     throw new Error(`slice [${start}] + [${size}] out of range for shape [${x.shape}]`);
   }
   return record(sliceK(x, start, size), [x], (dy) => {
-    const dx = full(x.shape, 0);
+    const dx = Tensor.zeros(x.shape);
     sliceAssign(dx, dy, start);
     return [dx];
   });

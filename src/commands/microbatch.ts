@@ -30,7 +30,7 @@ export function chooseMicroBatch(model: Module, sample: readonly number[], batch
   const live0 = memory.live;
   resetPeaks();
   noGrad(() => tidy(() => {
-    model.forward(Tensor.from(new Float32Array(sample.reduce((a, b) => a * b, 1)), [1, ...sample]));
+    model.forward(Tensor.zeros([1, ...sample]));
   }));
   const perRow = Math.max(1, memory.peakLive - live0), largest = Math.max(1, memory.largest);
   if (wasTraining) model.train();

@@ -8,7 +8,7 @@ import { openCheckpoint } from '../io/checkpoint_file.js';
 import type { Module, StateSource } from '../nn/module.js';
 import { modelSpec, type ImageConfig } from '../models/index.js';
 import { describeWeights, weightsSource, type LoadedWeights } from '../models/load.js';
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, sameShape } from '../engine/tensor.js';
 import { firstNonFinite } from '../engine/shaders/finite.js';
 
 export { OPTIM_PREFIX, buildFrom, type LoadedWeights } from '../models/load.js';
@@ -81,7 +81,7 @@ export function loadPretrained(model: Module, w: LoadedWeights, head: readonly s
   const keys = [...w.source.keys()].filter((k) => {
     const mine = own.get(k);
     if (!mine || !head.includes(k) || !('shape' in mine)) return true;
-    const same = mine.shape.length === w.source.shape(k).length && mine.shape.every((d, i) => d === w.source.shape(k)[i]);
+    const same = sameShape(mine.shape, w.source.shape(k));
     if (!same) skipped.push(k);
     return same;
   });

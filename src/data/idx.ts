@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { numel } from '../engine/tensor.js';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 export const FASHION_MNIST_CLASSES = [
@@ -37,7 +38,7 @@ export function parseIdx(buf: Uint8Array, name = '<buffer>'): IdxArray {
   if (nd === 0 || buf.length < header) fail(name, `truncated IDX header (${nd} dimensions, ${buf.length} bytes)`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const dims = Array.from({ length: nd }, (_, i) => view.getUint32(4 + 4 * i, false));
-  const size = dims.reduce((a, b) => a * b, 1);
+  const size = numel(dims);
   if (buf.length !== header + size) {
     fail(name, `IDX header says ${dims.join('x')} = ${size} bytes of data but the file has ${buf.length - header}`);
   }

@@ -36,10 +36,6 @@ export function isDtype(s: unknown): s is Dtype {
   return typeof s === 'string' && Object.hasOwn(DTYPES, s);
 }
 
-export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 /** A zeroed typed array for `n` elements of `dtype`, on its own (so aligned) ArrayBuffer. */
 export function allocArray(dtype: Dtype, n: number): TypedArray {
   return new (DTYPES[dtype].array as ArrayCtor)(n);

@@ -1,7 +1,8 @@
 // NumPy .npy: magic "\x93NUMPY", version, header length (u16 in v1, u32 in v2/v3), a Python dict
 // literal {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } padded to 64 bytes, then data.
 // This module works on bytes (Node and the browser); npy_file.ts reads and writes files.
-import { DTYPES, allocArray, bytesOf, numel } from './dtype.js';
+import { numel } from '../engine/tensor.js';
+import { DTYPES, allocArray, bytesOf } from './dtype.js';
 import type { Dtype, TensorData } from './dtype.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY

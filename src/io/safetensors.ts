@@ -2,7 +2,8 @@
 // Header: { name: { dtype, shape, data_offsets: [begin, end] }, ..., "__metadata__": { str: str } },
 // offsets relative to the data section, which the tensors must tile exactly.
 // This module works on bytes (Node and the browser); safetensors_file.ts reads and writes files.
-import { DTYPES, allocArray, bytesOf, isDtype, numel } from './dtype.js';
+import { numel } from '../engine/tensor.js';
+import { DTYPES, allocArray, bytesOf, isDtype } from './dtype.js';
 import type { Dtype, TensorData, TypedArray } from './dtype.js';
 import { f32ArrayToBf16, f32ArrayToF16 } from './half.js';
 

@@ -1,10 +1,7 @@
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, pair, type Pair } from '../engine/tensor.js';
 import { conv2d } from '../autograd/conv.js';
 import { kaimingUniform } from './init.js';
 import { Module } from './module.js';
-
-type Pair = number | [number, number];
-const pair = (p: Pair): [number, number] => (typeof p === 'number' ? [p, p] : p);
 
 /** nn.Conv2d: weight (O, C, KH, KW), bias (O). */
 export class Conv2d extends Module {

@@ -1,7 +1,7 @@
 // Module: explicitly registered parameters, buffers and children under PyTorch's
 // snake_case names, in PyTorch's order, so that state dicts match by key.
 
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, numel, sameShape } from '../engine/tensor.js';
 import { toFloat32, type TensorData } from '../io/dtype.js';
 
 /** An integer buffer kept on the host (BatchNorm's num_batches_tracked, an int64 in PyTorch). */
@@ -111,7 +111,7 @@ export abstract class Module {
       if (!keys.has(k)) continue;
       const want = v instanceof Tensor ? v.shape : [];
       const got = from.shape(k);
-      const same = v instanceof Tensor ? got.length === want.length && got.every((x, i) => x === want[i]) : got.reduce((a, b) => a * b, 1) === 1;
+      const same = v instanceof Tensor ? sameShape(got, want) : numel(got) === 1;
       if (!same) mismatched.push(`${k} (checkpoint [${got}], model [${want}])`);
     }
     const problems: string[] = [];

@@ -14,7 +14,6 @@ import { cpuKernels } from '../kernels.js';
 import { gpu } from '../device.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
-import { full } from './elementwise.js';
 import { range, kernelCode } from './codegen.js';
 
 /**
@@ -237,7 +236,7 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, dims: Attentio
 
 /** dq, dk, dv (shaped like q, k, v) from the output gradient dy, what the forward saved, its inputs and its output y. */
 export function attentionBackward(dy: Tensor, { lse }: AttentionSaved, q: Tensor, k: Tensor, v: Tensor, y: Tensor, dims: AttentionDims, scale: number, cfg?: AttentionConfig): { dq: Tensor; dk: Tensor; dv: Tensor } {
-  if (!q.size || !k.size) return { dq: Tensor.empty(q.shape), dk: full(k.shape, 0), dv: full(v.shape, 0) }; // no queries: no gradient
+  if (!q.size || !k.size) return { dq: Tensor.empty(q.shape), dk: Tensor.zeros(k.shape), dv: Tensor.zeros(v.shape) }; // no queries: no gradient
   const dq = Tensor.empty(q.shape), dk = Tensor.empty(k.shape), dv = Tensor.empty(v.shape);
   const D = Tensor.empty(lse.shape); // (BH, Tq) rowsum(dO * O)
   launch('gradQ', dims, scale, [q, k, v, y, dy, lse, dq, D], cfg);

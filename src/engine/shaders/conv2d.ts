@@ -18,13 +18,10 @@
 import { broadcastSubgroup, cpuKernels } from '../kernels.js';
 import { splitToFit } from '../config.js';
 import { dispatch, fold, WG_INDEX, type Binding } from '../runtime.js';
-import { Tensor, type Shape } from '../tensor.js';
-import { full } from './elementwise.js';
+import { Tensor, pair, type Pair, type Shape } from '../tensor.js';
 import { reduce } from './reduce.js';
 import { enableSubgroups, laneValues, shareAcross, subgroupParam } from './subgroup.js';
 import { C4, range, kernelCode } from './codegen.js';
-
-export type Pair = number | readonly [number, number];
 
 export interface Conv2dOpts {
   stride?: Pair;
@@ -39,12 +36,10 @@ export interface ConvGeom {
   OH: number; OW: number;
 }
 
-const pair = (v: Pair | undefined, dflt: number): [number, number] => (v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]]);
-
 export function convGeom(xShape: Shape, wShape: Shape, opts: Conv2dOpts = {}): ConvGeom {
   if (xShape.length !== 4 || wShape.length !== 4) throw new Error(`conv2d needs x (N,C,H,W) and w (O,C,KH,KW), got [${xShape}] and [${wShape}]`);
   const [N, C, H, W] = xShape, [O, Cw, KH, KW] = wShape;
-  const [SH, SW] = pair(opts.stride, 1), [PH, PW] = pair(opts.padding, 0);
+  const [SH, SW] = pair(opts.stride ?? 1), [PH, PW] = pair(opts.padding ?? 0);
   if (C !== Cw) throw new Error(`conv2d: x has ${C} channels, w expects ${Cw}`);
   if (!(SH >= 1 && SW >= 1 && PH >= 0 && PW >= 0) || ![SH, SW, PH, PW].every(Number.isInteger)) throw new Error(`conv2d: bad stride [${SH},${SW}] or padding [${PH},${PW}]`);
   const OH = Math.floor((H + 2 * PH - KH) / SH) + 1, OW = Math.floor((W + 2 * PW - KW) / SW) + 1;
@@ -472,7 +467,7 @@ const dwTargetGroups = () => (cpuKernels() ? 96 : 2048);
 /** DW (O,C,KH,KW), the gradient of conv2d with respect to its weight. */
 export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: Shape, opts: Conv2dOpts = {}, config?: ConvConfig): Tensor {
   const g = convGeom(x.shape, wShape, opts);
-  if (g.N === 0) return full(wShape, 0);
+  if (g.N === 0) return Tensor.zeros(wShape);
   const cfg = config ?? convConfig('dw', g);
   const v = variant(cfg, g, g.W % 4 === 0, g.OW % 4 === 0);
   const code = kernelCode(key('conv.dw', v), () => weightGradCode(v));
@@ -512,7 +507,7 @@ const BIAS_GRAD = flatKernel('N: u32, O: u32, P: u32, R: u32, len: u32, z0: u32,
 /** DB (O) = sum of DY (N,O,OH,OW) over n, oh, ow: partial sums over runs of pixels, then over those. */
 export function conv2dBackwardBias(dy: Tensor): Tensor {
   const [N, O, OH, OW] = dy.shape;
-  if (N === 0) return full([O], 0);
+  if (N === 0) return Tensor.zeros([O]);
   const P = OH * OW;
   const R = Math.min(P, Math.ceil(512 / O));
   const len = Math.ceil(P / R);

@@ -18,7 +18,7 @@ import { fitRun } from '../config.js';
 import { dispatch, WG_INDEX } from '../runtime.js';
 import { stridedCopy } from './layout.js';
 import { Tensor } from '../tensor.js';
-import { axpy, full } from './elementwise.js';
+import { axpy } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { reduce } from './reduce.js';
 import { range } from './codegen.js';
@@ -240,7 +240,7 @@ export function lstmLayerForward(xs: readonly Tensor[], w: LayerWeights, s: SeqS
   const hp = xs.map((x) => Tensor.empty([D, x.shape[0], H]));
   const cp = xs.map((x) => Tensor.empty([D, x.shape[0], H]));
   const o = xs.map((x) => Tensor.empty([x.shape[0], D * H]));
-  const h = full([2, D, N, H], 0), c = full([D, N, H], 0);
+  const h = Tensor.zeros([2, D, N, H]), c = Tensor.zeros([D, N, H]);
   for (let t = 0; t < T; t++) {
     stepDispatches([t, T - 1 - t], t % 2, s, (k, d0, nd, params) =>
       dispatch(GATES, [w.wF, w.bias, g[k], h, c, hp[k], cp[k], o[k]], params, Math.ceil((nd * Math.ceil(N / NB) * H) / WG)),
@@ -258,8 +258,8 @@ export function lstmLayerForward(xs: readonly Tensor[], w: LayerWeights, s: SeqS
 export function lstmLayerBackward(dy: readonly Tensor[], saved: LayerSaved, xs: readonly Tensor[], w: LayerWeights, s: SeqShape, needDx: boolean) {
   const { N, T, H, D } = s;
   const { g, hp, cp, c } = saved;
-  const dc = full([D, N, H], 0);
-  const dg = full([2, D, N, H, 4], 0);
+  const dc = Tensor.zeros([D, N, H]);
+  const dg = Tensor.zeros([2, D, N, H, 4]);
   for (let t = 0; t < T; t++) {
     stepDispatches([T - 1 - t, t], t % 2, s, (k, d0, nd, params) =>
       dispatch(GATES_BACKWARD, [dy[k], w.wB, cp[k], g[k], dg, c, dc], params, Math.ceil((nd * Math.ceil(N / NB) * H) / WG)),

@@ -6,8 +6,10 @@
 
 import { config, type NormMode } from '../config.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, numel } from '../tensor.js';
 import { full } from './elementwise.js';
+import { treeFold } from './reduce.js';
+import { kernelCode } from './codegen.js';
 
 const WG = 256; // group mode: lanes per row
 const WG_ROW = 64; // row mode and per-channel / per-column kernels: invocations per workgroup
@@ -54,10 +56,7 @@ var<workgroup> red: array<${T}, ${WG}>;
 fn rowSum(li: u32, v: ${T}) -> ${T} {
   red[li] = v;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (li < s) { red[li] += red[li + s]; }
-    workgroupBarrier();
-  }
+  ${treeFold(`${WG}u`, 'li', 'red[li] += red[li + s];')}
   let t = red[0];
   workgroupBarrier();
   return t;
@@ -203,10 +202,10 @@ ${L.main}
 }`;
 }
 
-const KERNELS = Object.fromEntries((['group', 'row'] as const).map((mode) => {
-  const L = rowKernel(mode);
-  return [mode, { lnFwd: lnForward(L), lnBwd: lnBackward(L), bnMoments: bnRowMoments(L), bnNorm: bnNormalize(L), bnGrad: bnRowGrad(L), bnDx: bnDx(L) }];
-})) as Record<NormMode, Record<'lnFwd' | 'lnBwd' | 'bnMoments' | 'bnNorm' | 'bnGrad' | 'bnDx', string>>;
+const ROW_KERNELS = { lnFwd: lnForward, lnBwd: lnBackward, bnMoments: bnRowMoments, bnNorm: bnNormalize, bnGrad: bnRowGrad, bnDx: bnDx };
+
+/** A row kernel's WGSL for a mode (generated on first use). */
+const rowCode = (kind: keyof typeof ROW_KERNELS, mode: NormMode) => kernelCode(['norm', kind, mode], () => ROW_KERNELS[kind](rowKernel(mode)));
 
 const rowGroups = (mode: NormMode, R: number) => (mode === 'group' ? R : Math.ceil(R / WG_ROW));
 const indexGroups = (n: number) => Math.ceil(n / WG_ROW);
@@ -237,7 +236,7 @@ export interface BatchNormOpts {
 function channels(shape: readonly number[]): { N: number; C: number; S: number } {
   if (shape.length < 2) throw new Error(`batch_norm expects (N,C) or (N,C,...) input, got [${shape}]`);
   const [N, C] = shape;
-  return { N, C, S: shape.slice(2).reduce((a, b) => a * b, 1) };
+  return { N, C, S: numel(shape.slice(2)) };
 }
 
 /** What the batch_norm forward saves for its backward. */
@@ -259,34 +258,34 @@ export function batchNormForward(x: Tensor, weight: Tensor | null, bias: Tensor 
   for (const [name, t] of [['weight', weight], ['bias', bias], ['running_mean', runningMean], ['running_var', runningVar]] as const) {
     if (t && t.size !== C) throw new Error(`batch_norm: ${name} has ${t.size} elements, expected ${C} (channels of [${x.shape}])`);
   }
-  const m = normMode(S), kern = KERNELS[m];
+  const m = normMode(S);
   const R = N * C;
   const update = train && !!runningMean && !!runningVar;
   const prm = params({ R, D: S, C, flags: +train | (update ? 2 : 0), momentum: o.momentum ?? 0.1, eps: o.eps ?? 1e-5 });
   const y = Tensor.empty(x.shape), stats = Tensor.empty([2, C]);
   const part = train ? Tensor.empty([2, R]) : null; // row moments (mean, m2)
-  if (part) dispatch(kern.bnMoments, [x, part], prm, rowGroups(m, R));
+  if (part) dispatch(rowCode('bnMoments', m), [x, part], prm, rowGroups(m, R));
   // in eval the combine reads no moments: x stands in for the binding
-  orTemp(runningMean, () => full([C], 0), (rm) => orTemp(runningVar, () => full([C], 1), (rv) =>
+  orTemp(runningMean, () => Tensor.zeros([C]), (rm) => orTemp(runningVar, () => full([C], 1), (rv) =>
     dispatch(BN_COMBINE, [part ?? x, rm, rv, stats], prm, indexGroups(C))));
   part?.dispose();
-  orTemp(weight, () => full([C], 1), (w) => orTemp(bias, () => full([C], 0), (b) =>
-    dispatch(kern.bnNorm, [x, w, b, stats, y], prm, rowGroups(m, R))));
+  orTemp(weight, () => full([C], 1), (w) => orTemp(bias, () => Tensor.zeros([C]), (b) =>
+    dispatch(rowCode('bnNorm', m), [x, w, b, stats, y], prm, rowGroups(m, R))));
   return { y, saved: { stats, train } };
 }
 
 /** batch_norm backward: dx (N,C,...), dweight and dbias (C), from the statistics saved by the forward. */
 export function batchNormBackward(dy: Tensor, { stats, train }: BatchNormSaved, x: Tensor, weight: Tensor | null): { dx: Tensor; dweight: Tensor; dbias: Tensor } {
   const { N, C, S } = channels(x.shape);
-  const m = normMode(S), kern = KERNELS[m];
+  const m = normMode(S);
   const R = N * C;
   const prm = params({ R, D: S, C, flags: +train });
   const dx = Tensor.empty(x.shape), dweight = Tensor.empty([C]), dbias = Tensor.empty([C]);
   const part = Tensor.empty([N, 2, C]);
-  dispatch(kern.bnGrad, [x, dy, stats, part], prm, rowGroups(m, R));
+  dispatch(rowCode('bnGrad', m), [x, dy, stats, part], prm, rowGroups(m, R));
   dispatch(COLSUM2, [part, dweight, dbias], params({ D: C, K: N }), indexGroups(C));
   part.dispose();
-  orTemp(weight, () => full([C], 1), (w) => dispatch(kern.bnDx, [x, dy, w, stats, dweight, dbias, dx], prm, rowGroups(m, R)));
+  orTemp(weight, () => full([C], 1), (w) => dispatch(rowCode('bnDx', m), [x, dy, w, stats, dweight, dbias, dx], prm, rowGroups(m, R)));
   return { dx, dweight, dbias };
 }
 
@@ -312,8 +311,8 @@ export function layerNormForward(x: Tensor, weight: Tensor | null, bias: Tensor 
   }
   const m = normMode(D);
   const y = Tensor.empty(x.shape), stats = Tensor.empty([2, R]);
-  orTemp(weight, () => full([D], 1), (w) => orTemp(bias, () => full([D], 0), (b) =>
-    dispatch(KERNELS[m].lnFwd, [x, w, b, stats, y], params({ R, D, eps }), rowGroups(m, R))));
+  orTemp(weight, () => full([D], 1), (w) => orTemp(bias, () => Tensor.zeros([D]), (b) =>
+    dispatch(rowCode('lnFwd', m), [x, w, b, stats, y], params({ R, D, eps }), rowGroups(m, R))));
   return { y, saved: { stats } };
 }
 
@@ -325,7 +324,7 @@ export function layerNormBackward(dy: Tensor, { stats }: LayerNormSaved, x: Tens
   const { R, D } = rowsOf(x);
   const m = normMode(D);
   const dx = Tensor.empty(x.shape), dweight = Tensor.empty([D]), dbias = Tensor.empty([D]);
-  orTemp(weight, () => full([D], 1), (w) => dispatch(KERNELS[m].lnBwd, [x, dy, w, stats, dx], params({ R, D }), rowGroups(m, R)));
+  orTemp(weight, () => full([D], 1), (w) => dispatch(rowCode('lnBwd', m), [x, dy, w, stats, dx], params({ R, D }), rowGroups(m, R)));
   const K = Math.ceil(R / BLOCK);
   const part = Tensor.empty([K, 2, D]);
   dispatch(LN_WB_PARTIAL, [x, dy, stats, part], params({ R, D, K, L: BLOCK }), indexGroups(K * D));

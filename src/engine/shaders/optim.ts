@@ -14,6 +14,8 @@
 import { config, fitRun } from '../config.js';
 import { dispatch, fbits, WG_INDEX, type Binding } from '../runtime.js';
 import { Tensor } from '../tensor.js';
+import { treeFold } from './reduce.js';
+import { kernelCode } from './codegen.js';
 
 const WG = 256;
 const ALIGN = 64; // elements in 256 bytes: chunk offsets stay aligned for any adapter
@@ -155,11 +157,6 @@ ${MAIN}${blockOf(tabled)}
 }`;
 }
 
-/** Each update's WGSL: [plain, tabled]. */
-const UPDATE_CODE = Object.fromEntries(
-  Object.entries(UPDATES).map(([k, u]) => [k, [updateCode(u, false), updateCode(u, true)]]),
-) as Record<UpdateKind, [string, string]>;
-
 /** Runs the in-place update `kind` over `pieces` (S is a 1-element gradient scale) with its params (u32 words after n, per and blocks). */
 export function updatePieces(kind: UpdateKind, pieces: readonly Piece[], S: Tensor, params: number[]): void {
   const u: Update = UPDATES[kind];
@@ -169,7 +166,7 @@ export function updatePieces(kind: UpdateKind, pieces: readonly Piece[], S: Tens
   for (const q of pieces) {
     if (!q.blocks) continue;
     const bindings = [S, ...(q.table ? [q.table] : []), ...names.map((nm) => q.bind[nm])];
-    dispatch(UPDATE_CODE[kind][q.table ? 1 : 0], bindings, [q.n, per, q.blocks, ...params], q.blocks);
+    dispatch(kernelCode(['update', kind, !!q.table], () => updateCode(u, !!q.table)), bindings, [q.n, per, q.blocks, ...params], q.blocks);
   }
 }
 
@@ -226,10 +223,7 @@ export function sgdParams(h: SgdParams, first: boolean): { kind: 'sgd' | 'sgdMom
 const TREE_SUM = /* wgsl */ `
   sv[li] = acc;
   workgroupBarrier();
-  for (var h = ${WG / 2}u; h > 0u; h >>= 1u) {
-    if (li < h) { sv[li] += sv[li + h]; }
-    workgroupBarrier();
-  }`;
+  ${treeFold(`${WG}u`, 'li', 'sv[li] += sv[li + s];')}`;
 
 function sumSquaresCode(tabled: boolean, tree: boolean): string {
   const store = tree
@@ -252,9 +246,6 @@ let x = select(X[j], vec4<f32>(), past);
 acc += dot(x, x);`)}${store}
 }`;
 }
-
-/** The sum of squares' WGSL: [plain, tabled] x [flat, tree]. */
-const SUMSQ_CODE = [false, true].map((tabled) => [false, true].map((tree) => sumSquaresCode(tabled, tree)));
 
 // NOTE: clip scale as torch.nn.utils.clip_grad_norm_: min(1, maxNorm / (norm + 1e-6)),
 // NaN when the norm is NaN (grads then become NaN, error_if_nonfinite=False); clip = 0 gives 1.
@@ -292,7 +283,7 @@ export function normPieces(pieces: readonly Piece[], maxNorm: number, clip: bool
   for (const q of pieces) {
     if (!q.blocks) continue;
     const bindings = [...(q.table ? [q.table] : []), q.bind.X, part];
-    dispatch(SUMSQ_CODE[q.table ? 1 : 0][tree ? 1 : 0], bindings, [q.n, per, q.blocks, base], q.blocks);
+    dispatch(kernelCode(['sumsq', !!q.table, tree], () => sumSquaresCode(!!q.table, tree)), bindings, [q.n, per, q.blocks, base], q.blocks);
     base += q.blocks * (tree ? 1 : WG);
   }
   const norm = Tensor.empty([1]);

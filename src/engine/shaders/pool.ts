@@ -5,11 +5,9 @@
 
 import { config, splitToFit } from '../config.js';
 import { dispatch, WG_INDEX, type Binding } from '../runtime.js';
-import { Tensor, type Shape } from '../tensor.js';
+import { Tensor, pair, type Pair, type Shape } from '../tensor.js';
 
 const WG = 256;
-
-export type Pair = number | readonly [number, number];
 
 export interface MaxPool2dOpts {
   kernel: Pair;
@@ -31,8 +29,6 @@ export interface PoolGeom {
   PH: number;
   PW: number;
 }
-
-const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
 function planes(shape: Shape, what: string): [number, number, number] {
   if (shape.length !== 4) throw new Error(`${what} expects (N,C,H,W) input, got [${shape}]`);

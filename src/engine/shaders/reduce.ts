@@ -10,6 +10,17 @@ export type ReduceOp = 'sum' | 'max';
 
 const WG = 256;
 
+/**
+ * WGSL: the barrier tree that folds `width` values in workgroup memory (a power of two,
+ * stored and past a barrier) into the first: for s = width/2, width/4, ..., 1, the lanes
+ * with `lane` < s run `merge`, which folds element li + s into li. Every reduction over a
+ * workgroup (softmax rows, norms, the gradient norm) is this loop.
+ */
+export const treeFold = (width: string, lane: string, merge: string): string => /* wgsl */ `for (var s = ${width} / 2u; s > 0u; s >>= 1u) {
+    if (${lane} < s) { ${merge} }
+    workgroupBarrier();
+  }`;
+
 function code(op: ReduceOp, wide: boolean): string {
   const isMax = op === 'max';
   // max starts from a real element: -inf cannot be written as a WGSL constant
@@ -52,10 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   sv[li] = acc;
   ${isMax ? 'si[li] = arg;' : ''}
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (li < s) { ${merge} }
-    workgroupBarrier();
-  }
+  ${treeFold(`${WG}u`, 'li', merge)}
   if (li == 0u && out < p.O * p.I) {
     acc = sv[0];
     ${isMax ? 'let arg = si[0];' : ''}

@@ -11,6 +11,8 @@
 import { config } from '../config.js';
 import { dispatch, WG_INDEX } from '../runtime.js';
 import { Tensor } from '../tensor.js';
+import { kernelCode } from './codegen.js';
+import { treeFold } from './reduce.js';
 
 const WG = 64;
 /** Cross-entropy splits the rows over more workgroups only past this many logits each. */
@@ -34,10 +36,7 @@ fn ${name}(v: vec4<f32>, j: u32, li: u32, L: u32) -> vec4<f32> {
   workgroupBarrier(); // red may still be read by the previous call
   red[li] = v;
   workgroupBarrier();
-  for (var s = L / 2u; s > 0u; s >>= 1u) {
-    if (j < s) { red[li] = ${combine}(red[li], red[li + s]); }
-    workgroupBarrier();
-  }
+  ${treeFold('L', 'j', `red[li] = ${combine}(red[li], red[li + s]);`)}
   return red[li - j];
 }`;
 
@@ -119,8 +118,6 @@ ${SUM_TREE}
   }`,
   );
 
-const SOFTMAX = { fwd: [softmaxForwardCode(false), softmaxForwardCode(true)], bwd: [softmaxBackwardCode(false), softmaxBackwardCode(true)] };
-
 /** Rows and row length of x seen as (R, K) over its last dim. */
 export function rowsOf(x: Tensor): [number, number] {
   const K = x.shape.at(-1) ?? 1;
@@ -133,7 +130,7 @@ export function softmaxForward(x: Tensor, log: boolean): Tensor {
   const [R, K] = rowsOf(x);
   const L = rowLanes(K);
   const y = Tensor.empty(x.shape);
-  dispatch(SOFTMAX.fwd[+log], [x, y], [R, K, L], Math.ceil((R * L) / WG));
+  dispatch(kernelCode(['softmax', 'fwd', log], () => softmaxForwardCode(log)), [x, y], [R, K, L], Math.ceil((R * L) / WG));
   return y;
 }
 
@@ -142,7 +139,7 @@ export function softmaxBackward(dy: Tensor, y: Tensor, log: boolean): Tensor {
   const [R, K] = rowsOf(y);
   const L = rowLanes(K);
   const dx = Tensor.empty(y.shape);
-  dispatch(SOFTMAX.bwd[+log], [y, dy, dx], [R, K, L], Math.ceil((R * L) / WG));
+  dispatch(kernelCode(['softmax', 'bwd', log], () => softmaxBackwardCode(log)), [y, dy, dx], [R, K, L], Math.ceil((R * L) / WG));
   return dx;
 }
 
@@ -225,8 +222,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 }`;
 
-const XENT_ROWS = [xentRowsCode(false), xentRowsCode(true)];
-
 const XENT_FINISH = /* wgsl */ `
 @group(0) @binding(0) var<storage, read> PART: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> LSE: array<f32>;
@@ -301,7 +296,7 @@ export function crossEntropyForward(x: Tensor, labels: Tensor, o: XentOptions = 
   const acc = o.acc ?? Tensor.empty([4]);
   const params = [N, K, L, G, Math.ceil(blocks / G), (o.ignoreIndex ?? -100) | 0, +(o.reduction !== 'sum'), +!!o.acc];
   const cm = o.confusion ? [o.confusion] : [];
-  dispatch(XENT_ROWS[+!!o.confusion], [x, labels, lse, part, loss, acc, ...cm], params, G);
+  dispatch(kernelCode(['xent', !!o.confusion], () => xentRowsCode(!!o.confusion)), [x, labels, lse, part, loss, acc, ...cm], params, G);
   if (G > 1) dispatch(XENT_FINISH, [part, lse, loss, acc], params, 1);
   part.dispose();
   if (!o.acc) acc.dispose();
