@@ -1,5 +1,5 @@
 import { Tensor, pair, type Pair } from '../engine/tensor.js';
-import { conv2d } from '../autograd/conv.js';
+import { conv2d } from '../autograd/conv2d.js';
 import { kaimingUniform } from './init.js';
 import { Module } from './module.js';
 

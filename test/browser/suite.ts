@@ -5,12 +5,12 @@
 import { initDevice, gpu } from '../../src/engine/device.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import * as op from '../../src/autograd/ops.js';
-import { conv2d } from '../../src/autograd/conv.js';
+import { conv2d } from '../../src/autograd/conv2d.js';
 import { maxPool2d, adaptiveAvgPool2d, type MaxPool2dOpts } from '../../src/autograd/pool.js';
 import { crossEntropy, logSoftmax, softmax } from '../../src/autograd/softmax.js';
 import { check } from '../check.js';
 import { distinct, matmulRef, rand } from '../ref/cpu.js';
-import { conv2dRef } from '../ref/conv.js';
+import { conv2dRef } from '../ref/conv2d.js';
 import { adaptiveAvgPool2dRef, maxPool2dRef } from '../ref/pool.js';
 import { crossEntropyRef, logSoftmaxRef, softmaxRef } from '../ref/softmax.js';
 import { checkModelFixture } from '../models/fixture_check.js';

@@ -3,13 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, tidy } from '../../src/engine/tensor.js';
 import { stats } from '../../src/engine/runtime.js';
-import { conv2d } from '../../src/autograd/conv.js';
+import { conv2d } from '../../src/autograd/conv2d.js';
 import {
   conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convConfig, convGeom,
 } from '../../src/engine/shaders/conv2d.js';
 import { rand } from '../ref/cpu.js';
 import { SGD } from '../../src/optim/index.js';
-import { conv2dGradRef, conv2dRef, type ConvRefOpts } from '../ref/conv.js';
+import { conv2dGradRef, conv2dRef, type ConvRefOpts } from '../ref/conv2d.js';
 import { check, expectClose, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();

@@ -1,9 +1,9 @@
 // The im2col + matmul path of conv2d against the same float64 reference and finite
 // differences as the implicit-GEMM kernels.
 import { describe, it } from 'vitest';
-import { conv2d } from '../../src/autograd/conv.js';
+import { conv2d } from '../../src/autograd/conv2d.js';
 import { rand } from '../ref/cpu.js';
-import { conv2dRef, type ConvRefOpts } from '../ref/conv.js';
+import { conv2dRef, type ConvRefOpts } from '../ref/conv2d.js';
 import { check, useGpu } from '../gpu.js';
 
 const hasGpu = await useGpu();
