@@ -40,3 +40,14 @@ export async function withConfig<T>(set: Partial<EngineConfig>, fn: () => T | Pr
     restore();
   }
 }
+
+/**
+ * The environment for a child process that runs many steps or the seed's sizes: lavapipe's
+ * LLVM optimises its kernels there (the suite itself compiles without optimisation passes,
+ * vitest.config.ts), so that it runs at the speed a user's run does.
+ */
+export function optimisedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.GALLIVM_PERF;
+  return env;
+}
