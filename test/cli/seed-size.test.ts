@@ -1,20 +1,28 @@
 // The six models at the seed's own size, 224x224x3: one training step, `eval` and
-// `predict` through the commands' code (in this process, so each pipeline compiles
-// once), batch 2. Operands here are above the adapter's storage-binding limit (the
-// DNN's 150528x256 first layer is 154 MB), so whatever kernel a layer chooses must split
-// to fit; a smaller test size would not show it.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+// `predict` through the CLI, batch 2. Operands here are above the adapter's
+// storage-binding limit (the DNN's 150528x256 first layer is 154 MB), so whatever kernel
+// a layer chooses must split to fit; a smaller test size would not show it. The commands
+// run as a user runs them, with lavapipe's optimised kernels (test/gpu.ts optimisedEnv):
+// the seed's sizes take minutes without.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { train } from '../../src/commands/train.js';
-import { evalCommand, predictCommand } from '../../src/commands/use.js';
 import { MODELS } from '../../src/models/index.js';
-import { useGpu } from '../gpu.js';
+import { gpuAvailable, optimisedEnv } from '../gpu.js';
 
-const hasGpu = await useGpu();
+const hasGpu = await gpuAvailable();
+const CLI = join(process.cwd(), 'dist/cli.js');
 let root = '';
+
+/** The JSON line a command prints (exit status 0). */
+function json(args: string[]): Record<string, unknown> {
+  const r = spawnSync(process.execPath, [CLI, ...args, '--json'], { encoding: 'utf8', env: optimisedEnv() });
+  expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n')[0]);
+}
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'wgdl-224-'));
@@ -27,38 +35,22 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** console.log's lines while f runs. */
-async function stdout(f: () => Promise<unknown>): Promise<string[]> {
-  const lines: string[] = [];
-  const spy = vi.spyOn(console, 'log').mockImplementation((s: string) => void lines.push(s));
-  try {
-    await f();
-  } finally {
-    spy.mockRestore();
-  }
-  return lines;
-}
-
 describe.skipIf(!hasGpu)('the six models at 224x224x3', () => {
   for (const model of Object.keys(MODELS)) {
-    it(`${model}: one training step, eval and predict at batch 2`, async () => {
+    it(`${model}: one training step, eval and predict at batch 2`, () => {
       const data = join(root, 'data'), out = join(root, model);
-      const epochs = await stdout(() => train({
-        model, data, out, epochs: 1, maxSteps: 1, batchSize: 2, imageSize: 224, lr: 1e-4, clip: 1, optimizer: 'adam', momentum: 0,
-        weightDecay: 0, seed: 0, augment: false, shuffle: false, resume: false, json: true,
-      }));
-      const rec = JSON.parse(epochs[0]);
+      const rec = json(['train', '--model', model, '--data', data, '--out', out, '--epochs', '1', '--max-steps', '1', '--batch-size', '2',
+        '--image-size', '224', '--lr', '1e-4', '--seed', '0', '--no-augment', '--no-shuffle']);
       expect(Number.isFinite(rec.train_loss)).toBe(true);
 
       const weights = join(out, `${model}.safetensors`);
-      const ev = JSON.parse((await stdout(() => evalCommand({ weights, data, batchSize: 2, json: true })))[0]);
+      const ev = json(['eval', '--weights', weights, '--data', data, '--batch-size', '2']);
       expect(ev.count).toBe(2);
       expect(Number.isFinite(ev.loss)).toBe(true);
 
-      const img = join(data, 'dog', 'a.jpg');
-      const pr = JSON.parse((await stdout(() => predictCommand([img], { weights, top: 1, json: true })))[0]);
-      expect(pr.probs.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 5);
-      expect(pr.logits.every(Number.isFinite)).toBe(true);
+      const pr = json(['predict', '--weights', weights, '--top', '1', join(data, 'dog', 'a.jpg')]);
+      expect((pr.probs as number[]).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      expect((pr.logits as number[]).every(Number.isFinite)).toBe(true);
       rmSync(out, { recursive: true, force: true });
     });
   }
