@@ -272,7 +272,7 @@ async function train(): Promise<void> {
         const rows = order.slice(i, i + batch);
         const { x, y } = batchOf(d.train, rows, per);
         tidy(() => {
-          optim.trainStep(model, { x, y, shape: [rows.length, C, S, S] }, opt, 1, window);
+          models.trainStep(model, { x, y, shape: [rows.length, C, S, S] }, opt, 1, window);
         });
         step++;
         if (step % every === 0 || step === total || i + batch >= d.train.n) {

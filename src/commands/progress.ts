@@ -1,7 +1,24 @@
 // What training prints: notes on stderr, a progress bar on a terminal, one line (or
 // one JSON object) per epoch on stdout.
 
-import type { EpochRecord } from './train.js';
+/** What `train` reports of each epoch (the line it prints, the JSON object with --json, the run record's entry). */
+export interface EpochRecord {
+  epoch: number;
+  epochs: number;
+  train_loss: number;
+  train_acc: number;
+  val_loss: number | null;
+  val_acc: number | null;
+  precision: Record<string, number> | null;
+  recall: Record<string, number> | null;
+  lr: number;
+  images_per_s: number;
+  seconds: number;
+  skipped: number;
+  /** Training steps run, each with its loss read back. */
+  steps: number;
+  best: boolean;
+}
 
 /** Notes go to stderr, so stdout carries only results (one JSON object per line with --json). */
 export function log(message: string): void {

@@ -11,7 +11,8 @@ import type { DataSource } from '../data/source.js';
 import { writeFileAtomic, writeAll } from '../io/atomic.js';
 import type { ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
-import type { EpochRecord, TrainOptions } from './train.js';
+import type { EpochRecord } from './progress.js';
+import type { TrainOptions } from './train_setup.js';
 
 export const RUN_FORMAT = 'webgpu-dl-run/1';
 /** The step-loss curve keeps at most this many points: pairs of points merge when it would grow past it. */

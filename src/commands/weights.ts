@@ -1,17 +1,19 @@
 // Building a model from weights: our checkpoints (metadata says what to build), foreign
 // state dicts (torchvision-style safetensors: --model names it, shapes give the rest),
-// and Hugging Face ViT folders (config.json + model.safetensors [+ preprocessor_config.json]).
+// and Hugging Face ViT folders (config.json + model.safetensors [+ preprocessor_config.json]);
+// a model opened to run is first checked to fit and to hold finite values.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCheckpoint } from '../io/checkpoint_file.js';
 import type { Module, StateSource } from '../nn/module.js';
 import { modelSpec, type ImageConfig } from '../models/index.js';
-import { describeWeights, weightsSource, type LoadedWeights } from '../models/load.js';
+import { buildFrom, describeWeights, weightsSource, type LoadedWeights } from '../models/load.js';
 import { Tensor, sameShape } from '../engine/tensor.js';
 import { firstNonFinite } from '../engine/shaders/finite.js';
+import { checkFits } from './memory.js';
 
-export { OPTIM_PREFIX, buildFrom, type LoadedWeights } from '../models/load.js';
+export { buildFrom, type LoadedWeights } from '../models/load.js';
 
 /** Opens weights of any supported kind; `model` is needed for foreign files without metadata. */
 export function openWeights(path: string, model?: string, overrides: Partial<ImageConfig> = {}): LoadedWeights {
@@ -104,4 +106,20 @@ export async function checkFinite(model: Module, source: string): Promise<void> 
   const entries = [...model.stateDict()].filter((e): e is [string, Tensor] => e[1] instanceof Tensor);
   const bad = await firstNonFinite(entries.map(([, t]) => t));
   if (bad >= 0) throw new Error(`${source}: ${entries[bad][0]} holds NaN or infinite values`);
+}
+
+/**
+ * The model of the weights, loaded, in eval mode, its tensors checked for NaN and
+ * infinities; refused first when it cannot fit at `batch`.
+ */
+export async function openModel(w: LoadedWeights, batch: number): Promise<Module> {
+  checkFits(w.spec, w.config, batch, { train: false, rowsFlag: '--batch-size' });
+  const model = buildFrom(w);
+  try {
+    await checkFinite(model, w.path);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
 }

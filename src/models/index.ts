@@ -159,4 +159,6 @@ export { ResNet18, type ResNet18Config } from './resnet18.js';
 export { BiRNN, type BiRnnConfig } from './birnn.js';
 export { ViT, type VitConfig } from './vit.js';
 export { IMAGENET_MEAN, IMAGENET_STD } from './common.js';
-export { describeWeights, buildFrom, loadModel, weightsSource, OPTIM_PREFIX, type LoadedWeights } from './load.js';
+export { trainStep, type HostBatch } from './step.js';
+export { describeWeights, buildFrom, loadModel, weightsSource, type LoadedWeights } from './load.js';
+export { OPTIM_PREFIX } from '../io/optimizer_state.js';

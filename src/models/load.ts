@@ -3,6 +3,7 @@
 // names the model and the shapes give the rest).
 
 import { parseCheckpoint, parseCheckpointMeta, stateSource } from '../io/checkpoint.js';
+import { OPTIM_PREFIX } from '../io/optimizer_state.js';
 import type { SafetensorsFile } from '../io/safetensors.js';
 import type { Module, StateSource } from '../nn/module.js';
 import type { ImageConfig, ModelSpec } from './common.js';
@@ -22,8 +23,6 @@ export interface LoadedWeights {
   file: SafetensorsFile;
 }
 
-/** Prefix of optimiser state stored beside the weights in `.last` checkpoints. */
-export const OPTIM_PREFIX = 'optimizer.';
 
 export function weightsSource(file: SafetensorsFile): StateSource {
   const all = stateSource(file);

@@ -2,5 +2,4 @@ export { Optimizer, type OptimizerStateDict, type StepOptions, type Hyper } from
 export { Adam, type AdamOptions } from './adam.js';
 export { SGD, type SGDOptions } from './sgd.js';
 export { clipGradNorm, gradNormScale } from './clip.js';
-export { trainStep, type HostBatch } from './step.js';
 export { ReduceLROnPlateau, type PlateauOptions, type PlateauStateDict } from './scheduler.js';

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { predictCommand, type PredictOptions } from '../../src/commands/use.js';
+import { predictCommand, type PredictOptions } from '../../src/commands/predict.js';
 import { saveCheckpoint } from '../../src/io/checkpoint_file.js';
 import { writeNpy } from '../../src/io/npy_file.js';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors_file.js';
@@ -14,7 +14,7 @@ import { MODELS, type ImageConfig } from '../../src/models/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import { firstNonFinite } from '../../src/engine/shaders/finite.js';
-import { evalCommand } from '../../src/commands/use.js';
+import { evalCommand } from '../../src/commands/eval.js';
 import { useGpu } from '../gpu.js';
 
 const hasGpu = await useGpu();

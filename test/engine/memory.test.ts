@@ -10,7 +10,8 @@ import * as op from '../../src/autograd/ops.js';
 import { Metrics } from '../../src/autograd/metrics.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { modelSpec } from '../../src/models/index.js';
-import { Adam, SGD, trainStep } from '../../src/optim/index.js';
+import { Adam, SGD } from '../../src/optim/index.js';
+import { trainStep } from '../../src/models/step.js';
 import { map, matmulRef, rand, type Arr } from '../ref/cpu.js';
 import { expectClose, useGpu } from '../gpu.js';
 

@@ -1,90 +1,19 @@
-// `eval`, `predict`, `models` and `prepare`: using trained weights, and the small
-// commands around training.
+// `predict`: class probabilities of trained weights for image files, folders of them and
+// .npy batches, one line (or JSON object) per item, one error line per input that fails.
 
 import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { noGrad } from '../autograd/tape.js';
 import { softmax } from '../autograd/softmax.js';
-import { DataLoader } from '../data/loader.js';
-import { resolveData } from '../data/source.js';
-import { isImageName, prepareFlat } from '../data/folder.js';
+import { isImageName } from '../data/folder.js';
 import { transformImage } from '../data/transforms.js';
 import { Rng } from '../engine/rng.js';
 import { readNpy } from '../io/npy_file.js';
 import { toFloat32 } from '../io/safetensors.js';
-import { MODELS, freezeBackbone, type ImageConfig } from '../models/index.js';
 import type { Module } from '../nn/module.js';
-import { shapesOnly } from '../nn/init.js';
-import { evaluate } from './train.js';
-import { buildFrom, checkFinite, openWeights, type LoadedWeights } from './weights.js';
-import { log, warnAll } from './progress.js';
-import { worstPredictions, writeGallery } from './gallery.js';
-import { checkFits } from './memory.js';
-
-/**
- * The model of the weights, loaded, in eval mode, its tensors checked for NaN and
- * infinities; refused first when it cannot fit at `batch`.
- */
-async function openModel(w: LoadedWeights, batch: number): Promise<Module> {
-  checkFits(w.spec, w.config, batch, { train: false, rowsFlag: '--batch-size' });
-  const model = buildFrom(w);
-  try {
-    await checkFinite(model, w.path);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return model;
-}
-
-export interface EvalOptions {
-  weights: string;
-  model?: string;
-  data?: string;
-  batchSize: number;
-  json: boolean;
-  /** Also write a gallery of the worst mistakes (true: eval-report.html). */
-  report?: string | boolean;
-}
-
-/** Loss, accuracy, per-class precision/recall and the confusion matrix on the validation data (or all of it). */
-export async function evalCommand(o: EvalOptions): Promise<void> {
-  const w = openWeights(o.weights, o.model);
-  const data = resolveData(o.data);
-  warnAll(data.warnings);
-  if (data.classes.join('\n') !== w.classes.join('\n') && w.ours) {
-    throw new Error(`${o.weights}: trained on classes [${w.classes.join(', ')}], the data has [${data.classes.join(', ')}]`);
-  }
-  const sets = data.open({ size: w.config.imageSize, channels: w.config.channels, augment: false, mean: w.mean, std: w.std });
-  const set = sets.val ?? sets.train;
-  log(`evaluating ${w.spec.name} from ${w.path} on ${data.description}${sets.val ? ' (validation set)' : ''}`);
-  const model = await openModel(w, o.batchSize);
-  try {
-    const loader = new DataLoader(set, { batchSize: o.batchSize, shuffle: false, train: false, onWarn: (m) => log(`warning: ${m}`) });
-    const r = await evaluate(model, loader, data.classes.length);
-    if (o.report) {
-      const out = typeof o.report === 'string' ? o.report : 'eval-report.html';
-      const mistakes = await worstPredictions(model, loader, o.batchSize, 48);
-      await writeGallery(out, set, mistakes, r, { weights: w.path, model: w.spec.name, data: data.description, classes: data.classes, mean: w.mean, std: w.std });
-      log(`the ${mistakes.length} worst mistakes written to ${out}`);
-    }
-    const k = data.classes.length;
-    const confusion = Array.from({ length: k }, (_, i) => Array.from(r.confusion!.subarray(i * k, i * k + k)));
-    if (o.json) {
-      console.log(JSON.stringify({ loss: r.loss, accuracy: r.accuracy, count: r.count, classes: data.classes, precision: r.precision, recall: r.recall, confusion }));
-      return;
-    }
-    console.log(`loss ${r.loss.toFixed(4)}  accuracy ${(100 * r.accuracy).toFixed(2)}% (${r.correct}/${r.count})`);
-    const width = Math.max(9, ...data.classes.map((c) => c.length));
-    console.log(`${'class'.padEnd(width)}  precision  recall`);
-    data.classes.forEach((c, i) => console.log(`${c.padEnd(width)}  ${r.precision![i].toFixed(4).padStart(9)}  ${r.recall![i].toFixed(4).padStart(6)}`));
-    console.log(`confusion matrix (rows: true class, columns: predicted)`);
-    confusion.forEach((row, i) => console.log(`${data.classes[i].padEnd(width)}  ${row.map((v) => String(v).padStart(6)).join(' ')}`));
-  } finally {
-    model.dispose();
-  }
-}
+import { openModel, openWeights, type LoadedWeights } from './weights.js';
+import { log } from './progress.js';
 
 export interface PredictOptions {
   weights: string;
@@ -226,43 +155,5 @@ async function loadInput(path: string, w: LoadedWeights): Promise<Input> {
     return { name: path, x, shape: [1, c.channels, c.imageSize, c.imageSize] };
   } catch (e) {
     return { name: path, error: (e as Error).message.replace(`${path}: `, '') };
-  }
-}
-
-/** The seed's comparison table: parameters, trainable parameters, checkpoint size. */
-export function modelsCommand(o: { imageSize?: number; json: boolean }): void {
-  const rows = Object.values(MODELS).map((spec) => {
-    const base = spec.defaults as ImageConfig;
-    const config = { ...base, imageSize: o.imageSize ? (spec.fitImageSize?.(o.imageSize, base as never) ?? o.imageSize) : base.imageSize };
-    const model = shapesOnly(() => (spec as { create(c: ImageConfig): Module }).create(config));
-    try {
-      if (spec.freezeBackbone) freezeBackbone(model, spec);
-      let bytes = 0;
-      for (const v of model.stateDict().values()) bytes += 'size' in v ? v.size * 4 : 8;
-      return { model: spec.name, image_size: config.imageSize, parameters: model.numParameters(), trainable: model.numParameters(true), checkpoint_mb: bytes / 2 ** 20, description: spec.description };
-    } finally {
-      model.dispose();
-    }
-  });
-  if (o.json) {
-    for (const r of rows) console.log(JSON.stringify(r));
-    return;
-  }
-  console.log(`${'model'.padEnd(9)} ${'size'.padStart(5)} ${'parameters'.padStart(12)} ${'trainable'.padStart(12)} ${'checkpoint'.padStart(11)}  description`);
-  for (const r of rows) {
-    console.log(`${r.model.padEnd(9)} ${String(r.image_size).padStart(5)} ${r.parameters.toLocaleString('en').padStart(12)} ${r.trainable.toLocaleString('en').padStart(12)} ${`${r.checkpoint_mb.toFixed(1)} MB`.padStart(11)}  ${r.description}`);
-  }
-}
-
-export function prepareCommand(dir: string, o: { move: boolean; valFraction?: number; seed: number }): void {
-  const { sorted, left } = prepareFlat(dir, { move: o.move, valFraction: o.valFraction, seed: o.seed });
-  const folders = Object.entries(sorted);
-  if (!folders.length) console.log(`${dir}: nothing to sort (no flat image files named <class>.<n>.<ext>)`);
-  for (const [folder, counts] of folders) {
-    console.log(`${folder}: ${Object.entries(counts).map(([c, n]) => `${c} ${n}`).join(', ')} (${o.move ? 'moved' : 'copied'})`);
-  }
-  if (left.length) {
-    console.log(`left where they are (not named <class>.<n>.<ext>): ${left.length} file${left.length > 1 ? 's' : ''}`);
-    for (const f of left) console.log(`  ${f}`);
   }
 }

@@ -1,4 +1,5 @@
-// One training step as `train` runs it (bench/ times the same function), whole or in
+// A classifier's training step as `train` runs it (bench/ and the page run the same
+// function): cross-entropy on the logits, backward, clip, optimiser step, whole or in
 // micro-batches whose gradients add up to the whole batch's.
 
 import { Tensor, tidy, type Shape } from '../engine/tensor.js';
@@ -7,8 +8,8 @@ import { backward } from '../autograd/tape.js';
 import { crossEntropy } from '../autograd/softmax.js';
 import type { Metrics } from '../autograd/metrics.js';
 import type { Module } from '../nn/module.js';
-import { gradNormScale } from './clip.js';
-import type { Optimizer } from './optimizer.js';
+import { gradNormScale } from '../optim/clip.js';
+import type { Optimizer } from '../optim/optimizer.js';
 
 /** A batch on the host: inputs (N, ...) and i32 labels (N). */
 export interface HostBatch {
