@@ -38,13 +38,14 @@ export class VGG16 extends Module {
       }
       layers.push(new MaxPool2d(2, 2));
     }
-    this.features = this.registerModule('features', new Sequential(...layers));
+    // NOTE: each conv and Linear takes its ReLU into its own kernel (fuseReLU); the ReLUs keep their indices.
+    this.features = this.registerModule('features', new Sequential(...layers).fuseReLU());
     const side = S / 32;
     this.classifier = this.registerModule('classifier', new Sequential(
       new Linear(c * side * side, a), new ReLU(), new Dropout(dropout),
       new Linear(a, b), new ReLU(), new Dropout(dropout),
       new Linear(b, numClasses),
-    ));
+    ).fuseReLU());
   }
 
   forward(x: Tensor): Tensor {

@@ -34,7 +34,7 @@ export abstract class Module {
   private readonly buffers = new Map<string, StateValue>();
   private readonly children = new Map<string, Module>();
 
-  abstract forward(x: Tensor, ...rest: unknown[]): Tensor;
+  abstract forward(x: Tensor): Tensor;
 
   protected registerParameter(name: string, t: Tensor): Tensor {
     t.keep();
