@@ -2,7 +2,7 @@
 
 import { Tensor, numel, sameShape, type Shape } from '../engine/tensor.js';
 import { UNARY, binary, binaryBackward, broadcastStrides, unary, unaryBackward, type BinaryOp, type UnaryOp } from '../engine/shaders/elementwise.js';
-import { expand, permute as permuteK, slice as sliceK, sliceAssign } from '../engine/shaders/layout.js';
+import { expand as expandK, permute as permuteK, slice as sliceK, sliceAssign } from '../engine/shaders/layout.js';
 import { reduce, scatterAxis } from '../engine/shaders/reduce.js';
 import { matmul as matmulK, type MatmulOpts } from '../engine/shaders/matmul.js';
 import { record } from './tape.js';
@@ -125,7 +125,7 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepDim = fals
   const y = reduce('sum', src, O, R, I, reducedShape(x.shape, ax, keepDim), scale).y;
   if (src !== x) src.dispose();
   return record(y, [x], (dy) => {
-    const g = expand(dy, x.shape, broadcastStrides(keep, x.shape));
+    const g = expandK(dy, x.shape, broadcastStrides(keep, x.shape));
     if (scale === 1) return [g];
     const s = unary('mulScalar', g, scale);
     g.dispose();
@@ -167,6 +167,13 @@ export function argmax(x: Tensor, axis?: number, keepDim = false): Tensor {
 export function reshape(x: Tensor, shape: Shape): Tensor {
   const y = x.view(shape);
   return record(y, [x], (dy) => [dy.view(x.shape)]);
+}
+
+/** x repeated along its size-1 (and missing leading) dims to `shape`, as torch's expand (a copy here); the gradient sums back. */
+export function expand(x: Tensor, shape: Shape): Tensor {
+  const lead = shape.length - x.ndim;
+  if (lead < 0 || x.shape.some((d, i) => d !== 1 && d !== shape[lead + i])) throw new Error(`expand: [${x.shape}] does not expand to [${shape}]`);
+  return record(expandK(x, shape, broadcastStrides(x.shape, shape)), [x], (dy) => [sumTo(dy, x.shape)]);
 }
 
 export function flatten(x: Tensor, startDim = 1): Tensor {

@@ -3,12 +3,11 @@
 // classifier on the CLS token after the final LayerNorm.
 
 import { Tensor } from '../engine/tensor.js';
-import { add, concat, gelu, permute, reshape, slice } from '../autograd/ops.js';
+import { add, concat, expand, gelu, permute, reshape, slice } from '../autograd/ops.js';
 import { attentionHeads } from '../autograd/attention.js';
-import { full } from '../engine/shaders/elementwise.js';
 import { ModuleList } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
-import { constant, refill, truncNormalData } from '../nn/init.js';
+import { constant, truncNormal, type LayerInit } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { LayerNorm } from '../nn/normalization.js';
@@ -24,19 +23,15 @@ export interface VitConfig extends ImageConfig {
 }
 
 /** NOTE: HF ViT init: Linear/Conv weights trunc-normal(0.02), biases 0; cls token and position embeddings 0. */
-function hfInit<M extends Linear | Conv2d>(m: M): M {
-  refill(m.weight, () => truncNormalData(m.weight.size, 0.02));
-  refill(m.bias!, () => new Float32Array(m.bias!.size));
-  return m;
-}
+const HF_INIT: LayerInit = { weight: (s) => truncNormal(s, 0.02), bias: (s) => constant(s, 0) };
 
-const hfLinear = (inF: number, outF: number) => hfInit(new Linear(inF, outF));
+const hfLinear = (inF: number, outF: number) => new Linear(inF, outF, { init: HF_INIT });
 
 class PatchEmbeddings extends Module {
   readonly projection: Conv2d;
   constructor(c: VitConfig) {
     super();
-    this.projection = this.registerModule('projection', hfInit(new Conv2d(c.channels, c.hidden, c.patchSize, { stride: c.patchSize })));
+    this.projection = this.registerModule('projection', new Conv2d(c.channels, c.hidden, c.patchSize, { stride: c.patchSize, init: HF_INIT }));
   }
   forward(x: Tensor): Tensor {
     const y = this.projection.forward(x); // (B, D, S/P, S/P)
@@ -59,7 +54,7 @@ class Embeddings extends Module {
   forward(x: Tensor): Tensor {
     const p = this.patchEmbeddings.forward(x);
     const [B, , D] = p.shape;
-    const cls = add(full([B, 1, D], 0), this.clsToken); // broadcast over the batch
+    const cls = expand(this.clsToken, [B, 1, D]); // (B, 1, D)
     return add(concat([cls, p], 1), this.positionEmbeddings);
   }
 }

@@ -1,6 +1,6 @@
 import { Tensor, pair, type Pair } from '../engine/tensor.js';
 import { conv2d } from '../autograd/conv2d.js';
-import { kaimingUniform } from './init.js';
+import { DEFAULT_INIT, type LayerInit } from './init.js';
 import { Module } from './module.js';
 
 /** nn.Conv2d: weight (O, C, KH, KW), bias (O). */
@@ -10,12 +10,12 @@ export class Conv2d extends Module {
   readonly stride: [number, number];
   readonly padding: [number, number];
 
-  constructor(readonly inChannels: number, readonly outChannels: number, kernel: Pair, { stride = 1 as Pair, padding = 0 as Pair, bias = true } = {}) {
+  constructor(readonly inChannels: number, readonly outChannels: number, kernel: Pair, { stride = 1 as Pair, padding = 0 as Pair, bias = true, init = DEFAULT_INIT as LayerInit } = {}) {
     super();
     const [kh, kw] = pair(kernel);
     const fanIn = inChannels * kh * kw;
-    this.weight = this.registerParameter('weight', kaimingUniform([outChannels, inChannels, kh, kw], fanIn));
-    this.bias = bias ? this.registerParameter('bias', kaimingUniform([outChannels], fanIn)) : null;
+    this.weight = this.registerParameter('weight', init.weight([outChannels, inChannels, kh, kw], fanIn));
+    this.bias = bias ? this.registerParameter('bias', init.bias([outChannels], fanIn)) : null;
     this.stride = pair(stride);
     this.padding = pair(padding);
   }

@@ -21,11 +21,6 @@ export function shapesOnly<T>(build: () => T): T {
   }
 }
 
-/** Overwrites a tensor made by these initialisations with `data()` (nothing under shapesOnly). */
-export function refill(t: Tensor, data: () => Float32Array): void {
-  if (!hollow) t.write(data());
-}
-
 function make(shape: readonly number[], data: () => Float32Array): Tensor {
   if (!hollow) return Tensor.from(data(), shape);
   const t = Object.create(Tensor.prototype) as Tensor;
@@ -67,6 +62,15 @@ export function truncNormalData(n: number, std: number, lo = -2, hi = 2, r: Rng 
 export function truncNormal(shape: readonly number[], std: number, lo = -2, hi = 2, r: Rng = rng): Tensor {
   return make(shape, () => truncNormalData(numel(shape), std, lo, hi, r));
 }
+
+/** How a Linear or Conv2d draws its weight, then its bias, from their shapes and fan-in. */
+export interface LayerInit {
+  weight(shape: readonly number[], fanIn: number): Tensor;
+  bias(shape: readonly number[], fanIn: number): Tensor;
+}
+
+/** PyTorch's default for nn.Linear and nn.Conv2d (kaimingUniform, the bias in the same bound). */
+export const DEFAULT_INIT: LayerInit = { weight: (s, fanIn) => kaimingUniform(s, fanIn), bias: (s, fanIn) => kaimingUniform(s, fanIn) };
 
 export function constant(shape: readonly number[], value: number): Tensor {
   return make(shape, () => new Float32Array(numel(shape)).fill(value));

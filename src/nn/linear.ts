@@ -1,6 +1,6 @@
 import { Tensor } from '../engine/tensor.js';
 import { matmul, reshape } from '../autograd/ops.js';
-import { kaimingUniform } from './init.js';
+import { DEFAULT_INIT, type LayerInit } from './init.js';
 import { Module } from './module.js';
 
 /** y = x W^T + b over the last dim; W (out, in), as nn.Linear. */
@@ -8,10 +8,10 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, { bias = true } = {}) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, { bias = true, init = DEFAULT_INIT as LayerInit } = {}) {
     super();
-    this.weight = this.registerParameter('weight', kaimingUniform([outFeatures, inFeatures], inFeatures));
-    this.bias = bias ? this.registerParameter('bias', kaimingUniform([outFeatures], inFeatures)) : null;
+    this.weight = this.registerParameter('weight', init.weight([outFeatures, inFeatures], inFeatures));
+    this.bias = bias ? this.registerParameter('bias', init.bias([outFeatures], inFeatures)) : null;
   }
 
   /** With `relu`, the activation is fused into the matmul. */
