@@ -16,7 +16,7 @@ export * as ops from './autograd/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export * as models from './models/index.js';
-export type { ModelSpec, ImageConfig, ModelName, LoadedWeights } from './models/index.js';
+export type { ModelSpec, ImageConfig, LoadedWeights } from './models/index.js';
 export type { Module, StateSource } from './nn/index.js';
 export { parseSafetensors, serializeSafetensors, openSafetensorsBytes, type Safetensors, type SafetensorsFile, type TensorInput, type TensorsInput } from './io/safetensors.js';
 export { parseNpy, serializeNpy } from './io/npy.js';

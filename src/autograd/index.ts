@@ -8,4 +8,4 @@ export { batchNorm, layerNorm, type BatchNormOpts } from './norm.js';
 export { dropout, type DropoutOptions } from './dropout.js';
 export { lstm, type LstmParams, type LstmOpts } from './lstm.js';
 export { attention, attentionHeads, splitHeads, mergeHeads, type AttentionOpts } from './attention.js';
-export { backward, noGrad, isGradEnabled, setGradEnabled } from './tape.js';
+export { backward, noGrad, isGradEnabled } from './tape.js';

@@ -1,6 +1,9 @@
 // Reverse-mode autograd: each recorded op keeps its inputs, the tensors it saved and
 // a closure from the output gradient to the input gradients. backward() walks the
-// graph once in reverse topological order and frees each node as it goes.
+// graph once in reverse topological order; as it goes it frees each gradient once used
+// and each node's owned tensors (made only for its backward) once it has run, and unlinks
+// the node. Saved inputs and outputs are tensors of the forward: the scope that made them
+// (tidy) frees them when it ends.
 
 import { Tensor } from '../engine/tensor.js';
 import { axpy, full, unary } from '../engine/shaders/elementwise.js';
@@ -34,10 +37,6 @@ export function noGrad<T>(fn: () => T): T {
   } finally {
     enabled = prev;
   }
-}
-
-export function setGradEnabled(on: boolean): void {
-  enabled = on;
 }
 
 /** Records `out` as produced from `inputs` when any of them needs a gradient. */

@@ -2,7 +2,7 @@
 import type { FolderData } from './folder.js';
 import type { ImageArraySet } from './idx.js';
 import type { Rng } from '../engine/rng.js';
-import { IMAGENET_MEAN, IMAGENET_STD, transformImage, transformPixels } from './transforms.js';
+import { defaultNormalization, transformImage, transformPixels } from './transforms.js';
 import type { TransformSpec } from './transforms.js';
 
 export interface Dataset {
@@ -30,12 +30,13 @@ export interface ImageOptions {
 
 function transformSpecs(o: ImageOptions, fit: 'crop' | 'fill'): Record<'train' | 'eval', TransformSpec> {
   const channels = o.channels ?? 3;
+  const norm = defaultNormalization(channels);
   const base = {
     size: o.size,
     channels,
     augment: o.augment ?? true,
-    mean: o.mean ?? (channels === 3 ? IMAGENET_MEAN : [0.5]),
-    std: o.std ?? (channels === 3 ? IMAGENET_STD : [0.5]),
+    mean: o.mean ?? norm.mean,
+    std: o.std ?? norm.std,
     fit: o.fit ?? fit,
     resampler: o.resampler,
   };

@@ -7,6 +7,12 @@ import type { Rng } from '../engine/rng.js';
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 export const IMAGENET_STD = [0.229, 0.224, 0.225];
 
+/** Normalize's mean and std when none are given: ImageNet's for 3 channels, 0.5 for 1 (ImageNet's first value for any other count). */
+export function defaultNormalization(channels: number): { mean: number[]; std: number[] } {
+  const per = (v: number[]) => (channels === v.length ? v : new Array<number>(channels).fill(channels === 1 ? 0.5 : v[0]));
+  return { mean: per(IMAGENET_MEAN), std: per(IMAGENET_STD) };
+}
+
 export interface TransformSpec {
   size: number; // S: output is (channels, S, S)
   channels: 1 | 3; // 1: PIL convert('L') luminance

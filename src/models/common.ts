@@ -8,9 +8,6 @@ export interface ImageConfig {
   numClasses: number;
 }
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
-export const IMAGENET_STD = [0.229, 0.224, 0.225];
-
 export interface ModelSpec<C extends ImageConfig = ImageConfig> {
   name: string;
   description: string;
@@ -31,8 +28,4 @@ export interface ModelSpec<C extends ImageConfig = ImageConfig> {
   freezeBackbone?: boolean;
   /** Fully convolutional (global pooling before the head): takes any input height and width. */
   anyInputSize?: boolean;
-}
-
-export function meanFor(channels: number, mean: number[]): number[] {
-  return channels === mean.length ? mean : new Array(channels).fill(channels === 1 ? 0.5 : mean[0]);
 }

@@ -3,7 +3,8 @@
 
 import type { Module } from '../nn/module.js';
 import { BiRNN, type BiRnnConfig } from './birnn.js';
-import { IMAGENET_MEAN, IMAGENET_STD, meanFor, type ImageConfig, type ModelSpec } from './common.js';
+import type { ImageConfig, ModelSpec } from './common.js';
+import { defaultNormalization } from '../data/pixels.js';
 import { DNN, type DnnConfig } from './dnn.js';
 import { LeNet, lenetFeatureSize } from './lenet.js';
 import { ResNet18, type ResNet18Config } from './resnet18.js';
@@ -22,8 +23,8 @@ function need(shapes: Shapes, key: string): readonly number[] {
 }
 
 const imagenet = {
-  mean: (c: ImageConfig) => meanFor(c.channels, IMAGENET_MEAN),
-  std: (c: ImageConfig) => meanFor(c.channels, IMAGENET_STD),
+  mean: (c: ImageConfig) => defaultNormalization(c.channels).mean,
+  std: (c: ImageConfig) => defaultNormalization(c.channels).std,
 };
 
 const dnn: ModelSpec<DnnConfig> = {
@@ -132,7 +133,6 @@ const vit: ModelSpec<VitConfig> = {
 };
 
 export const MODELS = { dnn, lenet, vgg16, resnet18, birnn, vit } as const;
-export type ModelName = keyof typeof MODELS;
 
 /** Only the classification head stays trainable (fine-tuning a pretrained backbone). */
 export function freezeBackbone(model: Module, spec: ModelSpec): void {
@@ -147,7 +147,7 @@ export function modelSpec(name: string): ModelSpec {
 }
 
 /** A fresh model by name, with the seed's defaults overridden by `config` (e.g. `{ imageSize: 28, channels: 1, numClasses: 10 }`). */
-export function createModel(name: ModelName | string, config: Partial<ImageConfig> & Record<string, unknown> = {}): Module {
+export function createModel(name: string, config: Partial<ImageConfig> & Record<string, unknown> = {}): Module {
   const spec = modelSpec(name);
   return spec.create({ ...spec.defaults, ...config } as ImageConfig);
 }
@@ -158,7 +158,7 @@ export { VGG16, type Vgg16Config } from './vgg16.js';
 export { ResNet18, type ResNet18Config } from './resnet18.js';
 export { BiRNN, type BiRnnConfig } from './birnn.js';
 export { ViT, type VitConfig } from './vit.js';
-export { IMAGENET_MEAN, IMAGENET_STD } from './common.js';
+export { IMAGENET_MEAN, IMAGENET_STD } from '../data/pixels.js';
 export { trainStep, type HostBatch } from './step.js';
 export { describeWeights, buildFrom, loadModel, weightsSource, type LoadedWeights } from './load.js';
 export { OPTIM_PREFIX } from '../io/optimizer_state.js';

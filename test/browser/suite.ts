@@ -14,14 +14,14 @@ import { conv2dRef } from '../ref/conv2d.js';
 import { adaptiveAvgPool2dRef, maxPool2dRef } from '../ref/pool.js';
 import { crossEntropyRef, logSoftmaxRef, softmaxRef } from '../ref/softmax.js';
 import { checkModelFixture } from '../models/fixture_check.js';
-import type { ModelName } from '../../src/models/index.js';
+import type { MODELS } from '../../src/models/index.js';
 
 export interface CaseResult { name: string; ok: boolean; error?: string; ms: number }
 
 
 const pair = (v: number | readonly number[]): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
-function cases(fixture: (name: string) => Promise<Uint8Array>, fixtures: readonly ModelName[]): [string, () => Promise<void>][] {
+function cases(fixture: (name: string) => Promise<Uint8Array>, fixtures: readonly (keyof typeof MODELS)[]): [string, () => Promise<void>][] {
   const out: [string, () => Promise<void>][] = [];
   // matmul: the subgroup kernel (N > 16), tails in M and K, both transposes, batched
   for (const [M, N, K] of [[3, 5, 7], [17, 33, 9], [2, 140, 3], [65, 130, 67]] as const) {
@@ -79,7 +79,7 @@ function cases(fixture: (name: string) => Promise<Uint8Array>, fixtures: readonl
 }
 
 /** Every op case, then the PyTorch fixtures of `fixtures` (default LeNet's). */
-async function runSuites(fixtureUrl: string, fixtures: readonly ModelName[] = ['lenet'], only = ''): Promise<{ adapter: Record<string, unknown>; results: CaseResult[] }> {
+async function runSuites(fixtureUrl: string, fixtures: readonly (keyof typeof MODELS)[] = ['lenet'], only = ''): Promise<{ adapter: Record<string, unknown>; results: CaseResult[] }> {
   const g = await initDevice();
   const fetchFixture = async (name: string) => new Uint8Array(await (await fetch(`${fixtureUrl}/${name}.safetensors`)).arrayBuffer());
   const results: CaseResult[] = [];
