@@ -43,17 +43,31 @@ function transformSpecs(o: ImageOptions, fit: 'crop' | 'fill'): Record<'train' |
   return { train: { ...base, train: true }, eval: { ...base, train: false } };
 }
 
-/** Image files decoded and transformed by sharp (ImageFolder or Kaggle flat layout). */
-export class ImageFolderDataset implements Dataset {
+/** Images transformed to (channels, size, size): the training transform and the eval one, from the options. */
+abstract class TransformedDataset implements Dataset {
   readonly channels: number;
   readonly height: number;
   readonly width: number;
-  private readonly specs: Record<'train' | 'eval', TransformSpec>;
+  protected readonly specs: Record<'train' | 'eval', TransformSpec>;
 
-  constructor(readonly data: FolderData, opts: ImageOptions) {
-    this.specs = transformSpecs(opts, 'crop');
+  /** `fit`: how the eval transform resizes unless the options say. */
+  constructor(opts: ImageOptions, fit: 'crop' | 'fill') {
+    this.specs = transformSpecs(opts, fit);
     this.channels = this.specs.train.channels;
     this.height = this.width = opts.size;
+  }
+
+  abstract readonly length: number;
+  abstract readonly classes: readonly string[];
+  abstract get(i: number, train: boolean, rng: Rng): Promise<Float32Array>;
+  abstract label(i: number): number;
+  abstract describe(i: number): string;
+}
+
+/** Image files decoded and transformed by sharp (ImageFolder or Kaggle flat layout). */
+export class ImageFolderDataset extends TransformedDataset {
+  constructor(readonly data: FolderData, opts: ImageOptions) {
+    super(opts, 'crop');
   }
 
   get length(): number { return this.data.samples.length; }
@@ -70,16 +84,9 @@ export class ImageFolderDataset implements Dataset {
  * Grayscale uint8 arrays (Fashion-MNIST), transformed in JS. The eval resize defaults to 'fill' (the whole
  * 28x28 image scaled to SxS), since a centre crop would cut the garment.
  */
-export class ImageArrayDataset implements Dataset {
-  readonly channels: number;
-  readonly height: number;
-  readonly width: number;
-  private readonly specs: Record<'train' | 'eval', TransformSpec>;
-
+export class ImageArrayDataset extends TransformedDataset {
   constructor(readonly set: ImageArraySet, opts: ImageOptions) {
-    this.specs = transformSpecs(opts, 'fill');
-    this.channels = this.specs.train.channels;
-    this.height = this.width = opts.size;
+    super(opts, 'fill');
   }
 
   get length(): number { return this.set.n; }

@@ -5,26 +5,25 @@ export type TypedArray =
   | Float64Array | Float32Array | Uint16Array | BigInt64Array | BigUint64Array
   | Int32Array | Uint32Array | Int16Array | Int8Array | Uint8Array;
 
-type ArrayCtor = { new (length: number): TypedArray; new (buf: ArrayBuffer, offset: number, length: number): TypedArray };
+type ArrayCtor = {
+  new (length: number): TypedArray;
+  new (buf: ArrayBuffer, offset: number, length: number): TypedArray;
+  readonly BYTES_PER_ELEMENT: number;
+  readonly name: string;
+};
 
 // NOTE: F16 and BF16 data are held as raw uint16 bit patterns; BOOL as one byte per element (0 or 1).
-export const DTYPES = {
-  F64: { size: 8, array: Float64Array },
-  F32: { size: 4, array: Float32Array },
-  F16: { size: 2, array: Uint16Array },
-  BF16: { size: 2, array: Uint16Array },
-  I64: { size: 8, array: BigInt64Array },
-  U64: { size: 8, array: BigUint64Array },
-  I32: { size: 4, array: Int32Array },
-  U32: { size: 4, array: Uint32Array },
-  I16: { size: 2, array: Int16Array },
-  U16: { size: 2, array: Uint16Array },
-  I8: { size: 1, array: Int8Array },
-  U8: { size: 1, array: Uint8Array },
-  BOOL: { size: 1, array: Uint8Array },
-} satisfies Record<string, { size: number; array: ArrayCtor }>;
+const ARRAYS = {
+  F64: Float64Array, F32: Float32Array, F16: Uint16Array, BF16: Uint16Array, I64: BigInt64Array, U64: BigUint64Array, I32: Int32Array,
+  U32: Uint32Array, I16: Int16Array, U16: Uint16Array, I8: Int8Array, U8: Uint8Array, BOOL: Uint8Array,
+} satisfies Record<string, ArrayCtor>;
 
-export type Dtype = keyof typeof DTYPES;
+export type Dtype = keyof typeof ARRAYS;
+
+/** Each dtype's typed array and element size in bytes. */
+export const DTYPES = Object.fromEntries(
+  Object.entries(ARRAYS as Record<Dtype, ArrayCtor>).map(([d, array]) => [d, { size: array.BYTES_PER_ELEMENT, array }]),
+) as Record<Dtype, { size: number; array: ArrayCtor }>;
 
 export interface TensorData {
   dtype: Dtype;
@@ -38,7 +37,7 @@ export function isDtype(s: unknown): s is Dtype {
 
 /** A zeroed typed array for `n` elements of `dtype`, on its own (so aligned) ArrayBuffer. */
 export function allocArray(dtype: Dtype, n: number): TypedArray {
-  return new (DTYPES[dtype].array as ArrayCtor)(n);
+  return new DTYPES[dtype].array(n);
 }
 
 /** The bytes of a typed array, without copying. */
