@@ -1,9 +1,10 @@
-// How much memory a configuration needs, estimated before anything is allocated, so that
-// a size that cannot fit is refused at once with the figure and what to change (instead
-// of an internal error after minutes). Parameters are counted exactly on a model built
-// with shapes only; activations are a rough per-model count of the floats a sample keeps
-// for the backward pass (the largest layer outputs dominate), doubled in training for
-// their gradients.
+// How much memory a configuration needs and how much it may have: the estimate, made
+// before anything is allocated, so that a size that cannot fit is refused at once with the
+// figure and what to change (instead of an internal error after minutes), and the one
+// memory budget that refusal and the micro-batch choice both plan for. Parameters are
+// counted exactly on a model built with shapes only; activations are a rough per-model
+// count of the floats a sample keeps for the backward pass (the largest layer outputs
+// dominate), doubled in training for their gradients.
 
 import { totalmem } from 'node:os';
 import { gpu } from '../engine/device.js';
@@ -11,6 +12,25 @@ import { shapesOnly } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import { freezeBackbone, type ImageConfig, type ModelSpec } from '../models/index.js';
 
+const GB = (b: number) => `${(b / 1e9).toFixed(b < 1e10 ? 2 : 1)} GB`;
+
+/** The memory a run plans for, in bytes; `known` is false where it is only assumed. */
+export interface MemoryBudget {
+  bytes: number;
+  known: boolean;
+  /** Where the figure comes from, for messages. */
+  what: string;
+}
+
+/**
+ * --memory-limit (MiB) when given; else, on a software adapter (whose buffers are the
+ * machine's memory), half the RAM; else 16 GiB, assumed: WebGPU does not tell a GPU's memory.
+ */
+export function memoryBudget(limitMiB?: number): MemoryBudget {
+  if (limitMiB !== undefined) return { bytes: limitMiB * 2 ** 20, known: true, what: '--memory-limit' };
+  if (gpu().isSoftware) return { bytes: totalmem() / 2, known: true, what: `half this machine's ${GB(totalmem())}` };
+  return { bytes: 16 * 2 ** 30, known: false, what: 'assumed for a GPU' };
+}
 
 /** Floats per sample: all the activations kept, and the largest single one. */
 function activations(model: string, config: ImageConfig): { total: number; largest: number } {
@@ -88,12 +108,10 @@ export function estimateMemory(spec: ModelSpec, config: ImageConfig, batch: numb
   return { ...e, total: e.weights + e.gradients + e.optimizer + e.activations, largest: 4 * batch * a.largest, perSample, largestParam };
 }
 
-const GB = (b: number) => `${(b / 1e9).toFixed(b < 1e10 ? 2 : 1)} GB`;
-
 /**
  * Refuses a configuration whose estimate exceeds the adapter's largest buffer, or the
- * machine's memory on a CPU adapter (a GPU's own memory is not known to WebGPU), with
- * the figure and what to change.
+ * memory budget where it is known (a software adapter's: a GPU's own memory is not known
+ * to WebGPU), with the figure and what to change.
  */
 export function checkFits(spec: ModelSpec, config: ImageConfig, batch: number, o: EstimateOptions): MemoryEstimate {
   const e = estimateMemory(spec, config, batch, o);
@@ -108,13 +126,11 @@ export function checkFits(spec: ModelSpec, config: ImageConfig, batch: number, o
   if (e.largest > maxBuffer) {
     throw new Error(`${what}: its largest activation needs about ${GB(e.largest)}, above this adapter's largest buffer (${GB(maxBuffer)}): ${change(fitting(maxBuffer, e.largest / batch))}`);
   }
-  if (gpu().isSoftware) {
-    const budget = 0.9 * totalmem();
-    if (e.total > budget) {
-      const n = fitting(budget - fixed, e.perSample);
-      const parts = `weights ${GB(e.weights)}${o.train ? `, gradients ${GB(e.gradients)}, optimizer state ${GB(e.optimizer)}` : ''}, activations ${GB(e.activations)}`;
-      throw new Error(`${what} needs about ${GB(e.total)} (${parts}), more than this machine's ${GB(totalmem())}: ${change(n)}`);
-    }
+  const budget = memoryBudget();
+  if (budget.known && e.total > budget.bytes) {
+    const n = fitting(budget.bytes - fixed, e.perSample);
+    const parts = `weights ${GB(e.weights)}${o.train ? `, gradients ${GB(e.gradients)}, optimizer state ${GB(e.optimizer)}` : ''}, activations ${GB(e.activations)}`;
+    throw new Error(`${what} needs about ${GB(e.total)} (${parts}), more than the memory budget of ${GB(budget.bytes)} (${budget.what}): ${change(n)}`);
   }
   return e;
 }

@@ -5,8 +5,6 @@
 
 import { join } from 'node:path';
 import { setMemoryLimit } from '../engine/runtime.js';
-import { totalmem } from 'node:os';
-import { gpu } from '../engine/device.js';
 import { manualSeed as seedDropout } from '../autograd/dropout.js';
 import { DataLoader } from '../data/loader.js';
 import { resolveData, type DataSource } from '../data/source.js';
@@ -21,7 +19,7 @@ import { log, warnAll } from './progress.js';
 import { startRunRecord, type RunRecorder } from './record.js';
 import { guardEarlierRun, prepareOutDir, removeStaleTemps } from './outdir.js';
 import { reconcileResume, recordedOptions } from './resume.js';
-import { checkFits } from './memory.js';
+import { checkFits, memoryBudget } from './memory.js';
 import { openLast, runState } from './last_checkpoint.js';
 
 export interface TrainOptions {
@@ -156,9 +154,7 @@ export async function setUpTraining(o: TrainOptions): Promise<TrainRun | null> {
 
 /** The micro-batch for --batch-size under the adapter's limits and the memory budget, said in one line when it splits. */
 function pickMicroBatch(model: Module, sample: number[], o: TrainOptions): number {
-  // WebGPU does not tell a GPU's memory: a software adapter may use half the RAM, a GPU is assumed to have 16 GiB.
-  const budget = o.memoryLimit !== undefined ? o.memoryLimit * 2 ** 20 : gpu().isSoftware ? totalmem() / 2 : 16 * 2 ** 30;
-  const c = chooseMicroBatch(model, sample, o.batchSize, budget);
+  const c = chooseMicroBatch(model, sample, o.batchSize, memoryBudget(o.memoryLimit).bytes);
   if (c.reason) log(`micro-batch: ${c.rows} rows at a time (batch ${o.batchSize} in ${Math.ceil(o.batchSize / c.rows)} slices, gradients accumulated): ${c.reason}; set --micro-batch to choose`);
   return c.rows;
 }
