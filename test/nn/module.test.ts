@@ -5,18 +5,21 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../../src/engine/tensor.js';
-import { HostInt } from '../../src/nn/module.js';
+import { HostInt, type Module } from '../../src/nn/module.js';
 import { LeNet } from '../../src/models/lenet.js';
 import { openCheckpoint, saveCheckpoint, stateSource } from '../../src/io/checkpoint_file.js';
 import { openWeights } from '../../src/commands/weights.js';
 import { writeSafetensors, type TensorData } from '../../src/io/safetensors_file.js';
 import { MODELS } from '../../src/models/index.js';
+import { Sequential } from '../../src/nn/container.js';
+import { Linear } from '../../src/nn/linear.js';
+import { ReLU } from '../../src/nn/activation.js';
 import { useGpu } from '../gpu.js';
 
 const hasGpu = await useGpu();
 const config = { imageSize: 16, channels: 3, numClasses: 3 };
 
-async function dictOf(m: LeNet): Promise<Map<string, TensorData>> {
+async function dictOf(m: Module): Promise<Map<string, TensorData>> {
   const d = new Map<string, TensorData>();
   for (const [k, v] of m.stateDict()) if (v instanceof Tensor) d.set(k, { dtype: 'F32', shape: [...v.shape], data: await v.readF32() });
   return d;
@@ -48,6 +51,19 @@ describe.skipIf(!hasGpu)('Module', () => {
     expect(b.numParameters(true)).toBe(b.numParameters() - 6 * 3 * 25 - 6);
     a.dispose();
     b.dispose();
+  });
+
+  it('Sequential.fuseReLU runs Linear + ReLU as one kernel: the same output and the same keys', async () => {
+    const plain = new Sequential(new Linear(5, 4), new ReLU(), new Linear(4, 3), new ReLU());
+    const fused = new Sequential(new Linear(5, 4), new ReLU(), new Linear(4, 3), new ReLU()).fuseReLU();
+    fused.loadStateDict(await dictOf(plain));
+    expect([...fused.stateDict().keys()]).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
+    const x = Tensor.from(Float32Array.from({ length: 10 }, (_, i) => Math.sin(i) * 3), [2, 5]);
+    const ya = plain.forward(x), yb = fused.forward(x);
+    const [a, b] = [await ya.read(), await yb.read()];
+    expect(a.some((v) => v > 0) && a.some((v) => v === 0)).toBe(true); // the ReLU cut something
+    expect(Math.max(...b.map((v, i) => Math.abs(v - a[i])))).toBe(0);
+    for (const t of [x, ya, yb, plain, fused]) t.dispose();
   });
 
   it('a checkpoint holds the model, config, classes and normalisation, and is enough to rebuild it', async () => {
