@@ -1,5 +1,6 @@
-// `prepare`: sorts Kaggle's flat <class>.<n>.<ext> files into train/ and val/ class
-// folders (copied, or moved with --move) and says what it did.
+// `prepare`: a Kaggle-style flat folder's <class>.<n>.<ext> files sorted into class
+// folders (copied, or moved with --move; split into train/ and val/ with --val-fraction),
+// one line per folder said, and the names left where they are.
 
 import { prepareFlat } from '../data/folder.js';
 

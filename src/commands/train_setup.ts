@@ -1,7 +1,7 @@
-// A training run set up from its options, in the order the seed's script does it: the
-// data, the output folder, the model (resumed, pretrained backbone, given initial weights,
-// or fresh) with its configuration, the optimiser and scheduler, the micro-batch, the run
-// record and the loaders. Nothing here trains.
+// A training run set up from its options (TrainOptions): the data, the output folder,
+// the model (resumed, pretrained backbone, given initial weights, or fresh) with its
+// configuration, the optimiser and scheduler, the micro-batch, the run record and the
+// loaders. Nothing here trains: commands/train.ts runs the epochs.
 
 import { join } from 'node:path';
 import { setMemoryLimit } from '../engine/runtime.js';
