@@ -5,7 +5,7 @@ import { Tensor, tidy } from '../../src/engine/tensor.js';
 import * as op from '../../src/autograd/ops.js';
 import { backward } from '../../src/autograd/tape.js';
 import { BINARY, UNARY, type BinaryOp, type BinaryRow, type UnaryOp, type UnaryRow } from '../../src/engine/shaders/elementwise.js';
-import { type Arr, concatRef, map, matmulRef, permuteRef, rand, reduceRef, sliceRef, zip } from '../ref/cpu.js';
+import { type Arr, concatRef, map, matmulRef, numel, permuteRef, rand, reduceRef, sliceRef, zip } from '../ref/cpu.js';
 import { check, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
@@ -104,6 +104,11 @@ describe.skipIf(!hasGpu)('shape ops', () => {
       await check((xs) => op.permute(xs[0], perm), ([a]) => permuteRef(a, perm), [rand(shape, 5)], { what: `permute [${shape}] [${perm}]` });
     }
     await check((xs) => op.transpose(xs[0]), ([a]) => permuteRef(a, [0, 2, 1]), [rand([3, 4, 5], 6)]);
+  });
+  it('expand', async () => {
+    for (const [shape, to] of [[[1, 1, 5], [3, 1, 5]], [[4, 1], [2, 4, 6]]] as number[][][]) {
+      await check((xs) => op.expand(xs[0], to), ([a]) => zip(a, { data: new Float64Array(numel(to)), shape: to }, (x) => x), [rand(shape, 9)], { what: `expand [${shape}] to [${to}]` });
+    }
   });
   it('slice', async () => {
     for (const [shape, start, size] of [[[7], [2], [3]], [[4, 6], [1, 2], [2, 3]], [[3, 4, 5], [0, 1, 2], [3, 2, 3]], [[5, 50], [1, 3], [3, 41]]] as number[][][]) {
