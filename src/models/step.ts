@@ -43,7 +43,7 @@ export function trainStep(model: Module, batch: HostBatch, opt: Optimizer<Record
     });
     if (rows === n) total = loss;
     else {
-      total ??= full([1], 0);
+      total ??= Tensor.zeros([1]);
       axpy(total, loss, rows / n);
     }
   }
