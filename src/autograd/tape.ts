@@ -5,8 +5,8 @@
 // the node. Saved inputs and outputs are tensors of the forward: the scope that made them
 // (tidy) frees them when it ends.
 
-import { Tensor } from '../engine/tensor.js';
-import { axpy, full, unary } from '../engine/shaders/elementwise.js';
+import { sameShape, Tensor } from '../engine/tensor.js';
+import { axpy, binary, full, unary } from '../engine/shaders/elementwise.js';
 
 export interface Node {
   inputs: readonly (Tensor | null)[];
@@ -124,8 +124,9 @@ export function backward(root: Tensor, grad?: Tensor): void {
             grads.set(inp, gi);
             hold(gi);
           } else {
-            const sum = unary('copy', prev);
-            axpy(sum, gi);
+            const g2 = sameShape(gi.shape, prev.shape) ? gi : gi.view(prev.shape);
+            const sum = binary('add', prev, g2); // one dispatch (a copy and an axpy took two)
+            if (g2 !== gi) g2.dispose();
             grads.set(inp, sum);
             hold(sum);
             drop(prev);
