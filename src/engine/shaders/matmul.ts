@@ -27,10 +27,13 @@ export interface MatmulOpts {
 }
 
 /** Block shape: each invocation does TM x TN outputs; a workgroup is WM x WN invocations. */
+/** Lanes of a workgroup: WM x WN = WG. */
+const WG = 64;
+
 export interface MatmulConfig {
   TM: number;
   TN: number; // multiple of 4
-  WM: number;
+  WM: number; // WM x WN = WG lanes, a param of the kernel
   WN: number;
   sg?: number; // subgroup size for A's rows by broadcast (WN and TM multiples of it); 0: off
 }
@@ -47,7 +50,7 @@ const ACCUMULATE = 1, BIAS = 2, RELU = 4;
 
 
 function code(v: Variant): string {
-  const { TM, TN, WM, WN } = v;
+  const { TM, TN } = v;
   const TN4 = TN / 4;
   // A vec4 of 4 consecutive elements along a contiguous axis.
   const ld4 = (name: string, vec: boolean, idx: string) =>
@@ -99,7 +102,7 @@ function code(v: Variant): string {
 
   const decl = (name: string, vec: boolean) => `var<storage, read> ${name}${vec ? '4' : ''}: array<${vec ? 'vec4<f32>' : 'f32'}>;`;
   return /* wgsl */ `${enableSubgroups(sg)}
-struct P { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, offA: u32, offB: u32, offC: u32, offBias: u32, sA: u32, sB: u32, sC: u32, flags: u32 }
+struct P { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, offA: u32, offB: u32, offC: u32, offBias: u32, sA: u32, sB: u32, sC: u32, flags: u32, WM: u32, WN: u32 }
 @group(0) @binding(0) ${decl('A', v.vecA)}
 @group(0) @binding(1) ${decl('B', v.vecB)}
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
@@ -119,11 +122,12 @@ fn store(row: u32, n: u32, acc: vec4<f32>) {
   }
 }
 
-// C[b] (M,N) = op(A[b]) op(B[b]) with row strides lda, ldb, ldc; workgroup (x, y, z) = (N / ${WN * TN}, M / ${WM * TM}, batch)
-@compute @workgroup_size(${WM * WN})
+// C[b] (M,N) = op(A[b]) op(B[b]) with row strides lda, ldb, ldc; workgroup (x, y, z) = (N / (WN * ${TN}), M / (WM * ${TM}), batch)
+// (WM x WN lanes, WM * WN = ${WG}: a param, so that one pipeline serves every spread)
+@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32${subgroupParam(sg)}) {
-  let m0 = (wid.y * ${WM}u + li / ${WN}u) * ${TM}u;
-  let n0 = (wid.x * ${WN}u + li % ${WN}u) * ${TN}u;
+  let m0 = (wid.y * p.WM + li / p.WN) * ${TM}u;
+  let n0 = (wid.x * p.WN + li % p.WN) * ${TN}u;
   let aB = p.offA + wid.z * p.sA;
   let bB = p.offB + wid.z * p.sB;
   let cB = p.offC + wid.z * p.sC;
@@ -149,14 +153,14 @@ export function matmulConfig(N: number, M = Infinity): MatmulConfig {
   if (sg && 16 % sg === 0) {
     const WN = Math.min(64, 2 ** Math.ceil(Math.log2(Math.ceil(N / 4))));
     // 8 rows where there are no more (an LSTM step's batch): 16 would load as many again for nothing
-    if (WN % sg === 0) return { TM: Math.max(sg, M <= 8 ? 8 : 16), TN: 4, WM: 64 / WN, WN, sg };
+    if (WN % sg === 0) return { TM: Math.max(sg, M <= 8 ? 8 : 16), TN: 4, WM: WG / WN, WN, sg };
   }
   // Otherwise on CPU adapters: 8 rows per invocation and the workgroup spread along N, so
   // that A's loads are the same for every lane. A small N (a classifier head) folds lanes onto M.
   const TM = isSoftware ? 8 : 4;
   const TN = N <= 4 ? 4 : 8;
   const WN = Math.min(isSoftware ? 64 : 16, 2 ** Math.ceil(Math.log2(Math.ceil(N / TN))));
-  return { TM, TN, WM: 64 / WN, WN };
+  return { TM, TN, WM: WG / WN, WN };
 }
 
 /**
@@ -182,6 +186,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}, tiles?: Matm
     return c;
   }
   const cfg = tiles ?? matmulConfig(N, M);
+  if (cfg.WM * cfg.WN !== WG) throw new Error(`matmul: config ${JSON.stringify(cfg)} needs WM x WN = ${WG} lanes`);
   if (cfg.sg && (cfg.WN % cfg.sg || cfg.TM % cfg.sg || cfg.sg !== gpu().subgroupSize)) throw new Error(`matmul: config ${JSON.stringify(cfg)} needs WN and TM multiples of sg, and sg the device's subgroup size (${gpu().subgroupSize})`);
   const limit = maxBindingElements();
   const sA = batchA === 1 ? 0 : M * K, sB = batchB === 1 ? 0 : K * N;
@@ -263,9 +268,9 @@ function run(cfg: MatmulConfig, o: Operands, blk: Block): void {
   const vecA = lda % 4 === 0 && offA % 4 === 0 && blk.sA % 4 === 0 && !(cfg.sg && o.transA);
   const vecB = ldb % 4 === 0 && offB % 4 === 0 && blk.sB % 4 === 0;
   // (the variant object only on a cache miss: `{ ...cfg, more }` costs V8 about a microsecond)
-  const src = kernelCode(['matmul', cfg.TM, cfg.TN, cfg.WM, cfg.WN, cfg.sg, o.transA, o.transB, vecA, vecB], () => code({ ...cfg, transA: o.transA, transB: o.transB, vecA, vecB }));
+  const src = kernelCode(['matmul', cfg.TM, cfg.TN, cfg.sg, o.transA, o.transB, vecA, vecB], () => code({ ...cfg, transA: o.transA, transB: o.transB, vecA, vecB }));
   const gx = Math.ceil(N / (cfg.WN * cfg.TN)), gy = Math.ceil(M / (cfg.WM * cfg.TM));
   if (gx > 65535 || gy > 65535 || blk.batch > 65535) throw new Error(`matmul too large to dispatch: (${M}x${K}) x (${K}x${N}) x ${blk.batch}`);
   const flags = (o.accumulate ? ACCUMULATE : 0) | (o.bias ? BIAS : 0) | (o.relu ? RELU : 0);
-  dispatch(src, [bindA, bindB, bindC, o.bias ?? noBias()], [M, N, K, lda, ldb, LN, offA, offB, offC, n0, blk.sA, blk.sB, M * N, flags], [gx, gy, blk.batch]);
+  dispatch(src, [bindA, bindB, bindC, o.bias ?? noBias()], [M, N, K, lda, ldb, LN, offA, offB, offC, n0, blk.sA, blk.sB, M * N, flags, cfg.WM, cfg.WN], [gx, gy, blk.batch]);
 }
