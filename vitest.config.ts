@@ -16,8 +16,8 @@ export default defineConfig({
     hookTimeout: 0,
     // lavapipe compiles each pipeline with LLVM; without its optimisation passes a compile
     // takes about a third of the time and the small tensors of most suites run about as
-    // fast, so a cold shader cache costs minutes less. The suite that runs the seed's sizes
-    // gives its child processes optimised kernels (test/gpu.ts optimisedEnv).
+    // fast, so a cold shader cache costs minutes less. Suites that run many steps or the
+    // seed's sizes give their child processes optimised kernels (test/gpu.ts optimisedEnv).
     env: { GALLIVM_PERF: process.env.GALLIVM_PERF ?? 'nopt' },
   },
 });

@@ -42,7 +42,7 @@ export async function withConfig<T>(set: Partial<EngineConfig>, fn: () => T | Pr
 }
 
 /**
- * The environment for a child process that runs the seed's sizes: lavapipe's
+ * The environment for a child process that runs many steps or the seed's sizes: lavapipe's
  * LLVM optimises its kernels there (the suite itself compiles without optimisation passes,
  * vitest.config.ts), so that it runs at the speed a user's run does.
  */

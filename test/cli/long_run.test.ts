@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensors } from '../../src/io/safetensors_file.js';
-import { gpuAvailable } from '../gpu.js';
+import { gpuAvailable, optimisedEnv } from '../gpu.js';
 
 const hasGpu = await gpuAvailable();
 const CLI = join(process.cwd(), 'dist/cli.js');
@@ -36,7 +36,7 @@ function recordedMean(out: string, from: number, to: number): number {
 }
 
 function train(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, 'train', '--model', 'dnn', '--batch-size', '1', '--lr', '1e-4', '--json', ...args], { encoding: 'utf8', timeout: 1_800_000 });
+  const r = spawnSync(process.execPath, [CLI, 'train', '--model', 'dnn', '--batch-size', '1', '--lr', '1e-4', '--json', ...args], { encoding: 'utf8', timeout: 1_800_000, env: optimisedEnv() });
   expect(r.status, `exit ${r.status} (signal ${r.signal}): ${r.stderr}`).toBe(0);
   return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
 }
