@@ -12,7 +12,7 @@ export type NormMode = 'group' | 'row';
 export interface EngineConfig {
   /** Bytes one storage binding may span (the adapter's maxStorageBufferBindingSize; tests lower it to force splitting). */
   maxBindingBytes: number;
-  /** Bytes a storage binding's offset is a multiple of (the adapter's minStorageBufferOffsetAlignment). */
+  /** Bytes a storage binding's offset is a multiple of (the adapter's minStorageBufferOffsetAlignment, or a multiple of it). */
   offsetAlign: number;
   /** Elementwise and copy kernels: elements per invocation (CPU adapters pay per invocation: runs; GPUs: one, coalesced). */
   elementsPerInvocation: number;
@@ -72,6 +72,8 @@ function check(c: Partial<EngineConfig>): void {
   if (c.poolRun !== undefined && !(Number.isInteger(c.poolRun) && c.poolRun >= 4 && c.poolRun % 4 === 0)) throw bad('poolRun', c.poolRun, 'a positive multiple of 4');
   if (c.rowLanes !== undefined && c.rowLanes !== 0 && !(Number.isInteger(Math.log2(c.rowLanes)) && c.rowLanes <= 64)) throw bad('rowLanes', c.rowLanes, '0 or a power of two up to 64');
   if (c.normMode !== undefined && !['row', 'group', 'auto'].includes(c.normMode)) throw bad('normMode', c.normMode, 'row, group or auto');
+  const align = gpu().limits.minStorageBufferOffsetAlignment;
+  if (c.offsetAlign !== undefined && !(Number.isInteger(c.offsetAlign / align) && c.offsetAlign > 0)) throw bad('offsetAlign', c.offsetAlign, `a multiple of this adapter's ${align}`);
   if (c.elementsPerInvocation !== undefined && !(Number.isInteger(c.elementsPerInvocation) && c.elementsPerInvocation >= 1)) throw bad('elementsPerInvocation', c.elementsPerInvocation, 'a positive integer');
 }
 

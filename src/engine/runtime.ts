@@ -5,6 +5,7 @@
 // memory limit, and a GPU timer (timestamp queries around each compute pass) for bench/.
 
 import { checkErrors, gpu } from './device.js';
+import { config } from './config.js';
 import { BufferPool } from './pool.js';
 
 /** A storage binding: a whole buffer or a byte range of one. */
@@ -308,7 +309,7 @@ export function trimPool(): void {
 
 /** A binding over elements [first, first + count) of a tensor, aligned down; also the element offset inside it. */
 export function bindRange(t: Binding & { size: number }, first: number, count: number): [Binding, number] {
-  const align = gpu().limits.minStorageBufferOffsetAlignment;
+  const align = config().offsetAlign;
   const byteOffset = Math.floor((first * 4) / align) * align;
   const end = Math.min(t.size * 4, (first + count) * 4);
   return [{ buffer: t.buffer, byteOffset, byteLength: end - byteOffset }, first - byteOffset / 4];

@@ -3,6 +3,7 @@
 // a block created and did not return or keep.
 
 import { gpu } from './device.js';
+import { config } from './config.js';
 import { bindRange, flush, memory, readBuffer, runtime, type Binding } from './runtime.js';
 import type { Node } from '../autograd/tape.js';
 
@@ -154,7 +155,7 @@ export class Tensor {
 
   /** Whether a view from element `first` (viewAt) can be bound: its offset is aligned. */
   aligned(first: number): boolean {
-    return (this.offset + first * 4) % gpu().limits.minStorageBufferOffsetAlignment === 0;
+    return (this.offset + first * 4) % config().offsetAlign === 0;
   }
 
   /** Whether both tensors are the same elements of the same buffer. */

@@ -38,6 +38,7 @@ describe.skipIf(!hasGpu)('per-adapter table', () => {
     expect(() => overrideConfig({ poolRun: 6 })).toThrow(/poolRun must be a positive multiple of 4, got 6/);
     expect(() => overrideConfig({ rowLanes: 3 })).toThrow(/rowLanes must be 0 or a power of two up to 64/);
     expect(() => overrideConfig({ maxBindingBytes: 0 })).toThrow(/maxBindingBytes/);
+    expect(() => overrideConfig({ offsetAlign: gpu().limits.minStorageBufferOffsetAlignment / 2 })).toThrow(/offsetAlign must be a multiple of this adapter's/);
     expect(config()).toEqual(before);
   });
 
