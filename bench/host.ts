@@ -2,16 +2,26 @@
 // which accepts every command and runs none, a step's wall time is the host's share of a
 // step on a GPU: JS, bind groups, params, Dawn's validation. Per model: dispatches and
 // submits per step, host ms per step (median after warm-up) with the batch upload timed
-// apart, host µs per dispatch, peak live and peak pooled bytes in a step (no readback).
+// apart, host µs per dispatch (wall time, and the process's CPU time, which a busy
+// machine's preemption does not inflate), peak live and peak pooled bytes in a step (no
+// readback).
 // Warm-up runs at least `--warmup` steps and at least `--warmup-s` seconds (V8 compiles the
 // step's JS with its optimising tier only after some hundreds of calls: a step is 2x slower
 // before, and a training run takes thousands).
 //
 //   npm run bench -- host [--model all|NAME|a,b] [--image-size 224] [--batch-size 32]
 //     [--steps 30] [--warmup 3] [--warmup-s 3] [--json]
+//     [--encode-only]
 // Where the null backend's limits (256 MiB buffers) are too small for a model at the
 // batch, the row says so and uses the largest batch that fits (halving), never another
-// dispatch sequence (no micro-batches).
+// dispatch sequence (no micro-batches). The null backend holds at most 512 MiB of buffers
+// in all, less than the parameters, gradients and Adam moments of the DNN at 224, VGG16 or
+// ViT-B/16: a model that fits at no batch is measured encode-only instead (as with
+// --encode-only for all): on the Vulkan adapter (lavapipe here) opened with WebGPU's
+// default limits (the null backend's) and the GPU kernel set, so with the same dispatch
+// sequence, and with every command buffer finished (Dawn validates it) and then dropped
+// instead of submitted: no kernel runs, nothing is translated for the driver, and the
+// buffers are never touched. The row says which way it was measured.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -34,12 +44,14 @@ const num = (args: Args, k: string, d: number) => (typeof args[k] === 'string' ?
 const MB = (b: number) => b / 2 ** 20;
 
 interface HostRow extends Row {
+  where: 'null' | 'encode-only';
   batch: number;
   dispatches: number;
   submits: number;
   step_ms: number;
   upload_ms: number;
   us_per_dispatch: number;
+  cpu_us_per_dispatch: number;
   peak_live_mb: number;
   peak_pooled_mb: number;
   pooled_over_live: number;
@@ -47,7 +59,21 @@ interface HostRow extends Row {
   note: string;
 }
 
-async function measure(model: string, size: number, batch: number, steps: number, warmup: number, warmupS: number): Promise<Omit<HostRow, 'name' | 'note'>> {
+/**
+ * Encode-only: command buffers are finished and dropped, never submitted, and writes from
+ * the queue are dropped while steps are timed (returns the function that restores them,
+ * for timing the upload as it would run).
+ */
+function dropSubmits(): () => void {
+  const queue = gpu().device.queue as { submit: GPUQueue['submit']; writeBuffer: GPUQueue['writeBuffer'] };
+  queue.submit = () => undefined;
+  const write = queue.writeBuffer;
+  queue.writeBuffer = () => undefined;
+  return () => void (queue.writeBuffer = write);
+}
+
+async function measure(model: string, size: number, batch: number, steps: number, warmup: number, warmupS: number, encodeOnly: boolean): Promise<Omit<HostRow, 'name' | 'note'>> {
+  const restoreWrites = encodeOnly ? dropSubmits() : () => undefined;
   manualSeed(0);
   const config = configFor(model, size, 3, 2);
   const net = modelSpec(model).create(config);
@@ -62,31 +88,38 @@ async function measure(model: string, size: number, batch: number, steps: number
       await pace();
     }
     await sync();
-    const times: number[] = [], uploads: number[] = [];
+    const times: number[] = [], cpus: number[] = [], uploads: number[] = [], uploadCpus: number[] = [];
+    const timed = (fn: () => void, wall: number[], cpu: number[]) => {
+      const c0 = process.cpuUsage(), t0 = performance.now();
+      fn();
+      const t = performance.now() - t0, c = process.cpuUsage(c0);
+      wall.push(t);
+      cpu.push((c.user + c.system) / 1e3);
+    };
     const s0 = stats();
     resetPeaks();
     for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      step();
-      times.push(performance.now() - t0);
+      timed(step, times, cpus);
       await pace();
     }
     const s1 = stats();
     await sync();
-    for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      dispose([Tensor.from(data.x, data.shape), Tensor.from(data.y, [batch], 'i32')]);
-      uploads.push(performance.now() - t0);
-    }
+    restoreWrites();
+    for (let i = 0; i < steps; i++) timed(() => dispose([Tensor.from(data.x, data.shape), Tensor.from(data.y, [batch], 'i32')]), uploads, uploadCpus);
     const dispatches = (s1.dispatches - s0.dispatches) / steps;
-    const stepMs = summary(times).median, uploadMs = summary(uploads).median;
+    const median = (xs: number[]) => summary(xs).median;
+    const stepMs = median(times), uploadMs = median(uploads);
+    // encode-only: the step's writes were dropped, so its time holds no upload to subtract
+    const besides = (step: number, upload: number) => ((step - (encodeOnly ? 0 : upload)) * 1e3) / dispatches;
     return {
+      where: encodeOnly ? 'encode-only' : 'null',
       batch,
       dispatches,
       submits: (s1.submits - s0.submits) / steps,
       step_ms: stepMs,
       upload_ms: uploadMs,
-      us_per_dispatch: ((stepMs - uploadMs) * 1e3) / dispatches,
+      us_per_dispatch: besides(stepMs, uploadMs),
+      cpu_us_per_dispatch: besides(median(cpus), median(uploadCpus)),
       peak_live_mb: MB(s1.peakLiveBytes),
       peak_pooled_mb: MB(s1.peakPooledBytes),
       pooled_over_live: s1.peakPooledBytes / s1.peakLiveBytes,
@@ -100,36 +133,47 @@ async function measure(model: string, size: number, batch: number, steps: number
 }
 
 /** One model at one batch in this process: its row, or its failure as the row's note. */
-async function single(model: string, size: number, batch: number, steps: number, warmup: number, warmupS: number): Promise<Row> {
+async function single(model: string, size: number, batch: number, steps: number, warmup: number, warmupS: number, encodeOnly: boolean): Promise<Row> {
   try {
-    return { name: model, ...(await measure(model, size, batch, steps, warmup, warmupS)), note: '' };
+    return { name: model, ...(await measure(model, size, batch, steps, warmup, warmupS, encodeOnly)), note: '' };
   } catch (e) {
     return { name: model, batch, note: `fails: ${(e as Error).message.split('\n')[0].slice(0, 160)}` };
   }
 }
 
 export async function run(args: Args): Promise<Row[]> {
-  if (gpu().info.backend !== 'null') process.stderr.write(`note: not on the null backend (${gpu().info.backend}): figures include GPU time\n`);
+  const encodeOnly = args['encode-only'] === true;
+  if (gpu().info.backend !== 'null' && !encodeOnly) process.stderr.write(`note: not on the null backend (${gpu().info.backend}): figures include GPU time\n`);
   const which = typeof args.model === 'string' && args.model !== 'all' ? args.model.split(',') : Object.keys(MODELS);
   const size = num(args, 'image-size', 224), want = num(args, 'batch-size', 32);
   const steps = num(args, 'steps', 30), warmup = num(args, 'warmup', 3), warmupS = num(args, 'warmup-s', 3);
-  if (args.single) return [await single(which[0], size, want, steps, warmup, warmupS)];
+  if (args.single) return [await single(which[0], size, want, steps, warmup, warmupS, encodeOnly)];
   // Each (model, batch) in a process of its own: after an out-of-memory error a device keeps invalid buffers.
   const rows: Row[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'bench-host-'));
+  const child = (model: string, batch: number, encode: boolean): Row => {
+    const out = join(dir, `${model}-${batch}-${encode}.json`);
+    const flags = ['--model', model, '--batch-size', String(batch), '--image-size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--warmup-s', String(warmupS), '--single', '--json-out', out];
+    spawnSync(process.execPath, [process.argv[1], 'host', ...flags, ...(encode ? ['--encode-only'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')).rows[0] : { name: model, batch, note: 'fails: the process died' };
+  };
+  const fails = (r: Row) => String(r.note).startsWith('fails');
   for (const model of which) {
     let row: Row | null = null;
     const failed: string[] = [];
     for (let batch = want; batch >= 1 && !row; batch = Math.floor(batch / 2)) {
-      const out = join(dir, `${model}-${batch}.json`);
-      spawnSync(process.execPath, [process.argv[1], 'host', '--model', model, '--batch-size', String(batch), '--image-size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--warmup-s', String(warmupS), '--single', '--json-out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
-      const r: Row = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')).rows[0] : { name: model, batch, note: 'fails: the process died' };
-      if (String(r.note).startsWith('fails')) failed.push(`batch ${batch}: ${String(r.note).slice(7, 90)}`);
+      const r = child(model, batch, encodeOnly);
+      if (fails(r)) failed.push(`batch ${batch}: ${String(r.note).slice(7, 90)}`);
       else row = r;
     }
-    if (row && failed.length) row.note = `batch ${want} does not fit the null backend (${failed[0]}); the largest that fits`;
+    if (row && failed.length) row.note = `batch ${want} does not fit ${encodeOnly ? '' : 'the null backend '}(${failed[0]}); the largest that fits`;
+    if (!row && !encodeOnly) {
+      const r = child(model, want, true);
+      if (!fails(r)) row = { ...r, note: `encode-only: the null backend's 512 MiB holds it at no batch (${failed.at(-1)})` };
+      else failed.push(`encode-only at batch ${want}: ${String(r.note).slice(7, 90)}`);
+    }
     rows.push(row ?? { name: model, note: `fails at every batch down to 1 (${failed.at(-1)})` });
-    process.stderr.write(`${model}: ${row ? `${row.us_per_dispatch} us/dispatch at batch ${row.batch}` : 'fails'}\n`);
+    process.stderr.write(`${model}: ${row ? `${row.us_per_dispatch} us/dispatch at batch ${row.batch} (${row.where})` : 'fails'}\n`);
   }
   rmSync(dir, { recursive: true, force: true });
   return rows;

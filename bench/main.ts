@@ -15,7 +15,10 @@ async function main(): Promise<void> {
     return;
   }
   const args = parseArgs(rest);
-  await initDevice(part === 'host' ? { backend: 'null' } : {}); // host: Dawn's null backend runs no kernel
+  // host: Dawn's null backend runs no kernel; with --encode-only, the Vulkan adapter (lavapipe) as
+  // the null backend would run it (its limits, the GPU kernel set), commands encoded, not submitted
+  const host = args['encode-only'] ? { backend: 'vulkan', kernels: 'gpu' as const, limits: 'default' as const } : { backend: 'null' };
+  await initDevice(part === 'host' ? host : {});
   const g = gpu();
   const mod = (await import(`./${part}.js`)) as { run: (a: typeof args) => Promise<Row[]> };
   const rows = await mod.run(args);

@@ -19,10 +19,12 @@ let enabled = true;
 
 /**
  * Where a leaf's gradient is to live (a slot of an optimiser's gradient arena,
- * src/optim/flat.ts): backward moves a new gradient there at once, so that its own
- * buffer is free again for the rest of the backward pass.
+ * src/optim/flat.ts): backward moves new gradients there a few at a time (copies need
+ * the compute pass ended: one break for many), so that their own buffers are free
+ * again for the rest of the backward pass.
  */
 export const gradSlots = new WeakMap<Tensor, Tensor>();
+const MOVE_BYTES = 64 * 2 ** 20; // gradients held before they are moved into their slots
 
 export function isGradEnabled(): boolean {
   return enabled;
@@ -90,6 +92,16 @@ export function backward(root: Tensor, grad?: Tensor): void {
       if (!g.kept) g.dispose();
     }
   };
+  const moves: Tensor[] = [];
+  let moveBytes = 0;
+  const moveAll = () => {
+    for (const leaf of moves) {
+      const slot = gradSlots.get(leaf);
+      if (slot && !slot.disposed && leaf.grad) leaf.grad.moveInto(slot);
+    }
+    moves.length = 0;
+    moveBytes = 0;
+  };
   const grads = new Map<Tensor, Tensor>();
   const seed = grad ?? full(root.shape, 1);
   grads.set(root, seed);
@@ -115,8 +127,11 @@ export function backward(root: Tensor, grad?: Tensor): void {
         if (!inp.node) {
           if (!inp.grad) {
             inp.grad = reshaped(refs.get(gi) === 1 && !gi.kept ? gi.view(gi.shape) : unary('copy', gi), inp.shape).keep();
-            const slot = gradSlots.get(inp);
-            if (slot && !slot.disposed) inp.grad.moveInto(slot);
+            if (gradSlots.has(inp)) {
+              moves.push(inp);
+              moveBytes += gi.byteLength;
+              if (moveBytes >= MOVE_BYTES) moveAll();
+            }
           } else axpy(inp.grad, gi);
         } else {
           const prev = grads.get(inp);
@@ -138,6 +153,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
     drop(g);
   }
   for (const g of grads.values()) drop(g);
+  moveAll();
 }
 
 /** t with another shape (same buffer); t itself is released. */

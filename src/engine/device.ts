@@ -1,7 +1,8 @@
 // One WebGPU adapter + device per process (or page), opened on first use from a `GPU`
 // object: `navigator.gpu` in a page (the default), Dawn's in Node (engine/node_gpu.ts
 // opens it, with its flags and environment variables). Option `kernels` forces a kernel
-// set (src/engine/kernels.ts; Node: WEBGPU_KERNELS=cpu|gpu).
+// set (src/engine/kernels.ts; Node: WEBGPU_KERNELS=cpu|gpu); option `limits: 'default'` asks
+// for WebGPU's default limits instead of the adapter's best.
 
 import { setKernelSet, type KernelSet } from './kernels.js';
 
@@ -12,6 +13,8 @@ export interface DeviceOptions {
   backend?: string;
   powerPreference?: GPUPowerPreference;
   kernels?: KernelSet;
+  /** 'adapter' (the default): ask for every limit the adapter offers; 'default': WebGPU's default limits, what a page gets without asking (and all Dawn's null backend has). */
+  limits?: 'adapter' | 'default';
 }
 
 export interface Gpu {
@@ -68,7 +71,7 @@ async function open(opts: DeviceOptions): Promise<Gpu> {
   const features = WANTED_FEATURES.filter((f) => adapter!.features.has(f));
   const requiredLimits: Record<string, number> = {};
   // Ask for everything the adapter offers: the defaults are too small for big layers.
-  for (const key of LIMIT_KEYS) {
+  if (opts.limits !== 'default') for (const key of LIMIT_KEYS) {
     const v = (adapter.limits as unknown as Record<string, number>)[key];
     if (typeof v === 'number') requiredLimits[key] = v;
   }

@@ -43,6 +43,7 @@ export async function initDevice(opts: NodeDeviceOptions = {}): Promise<Gpu> {
       gpu: dawn,
       backend: backend ?? DEFAULT_BACKEND[process.platform] ?? 'default',
       powerPreference: opts.powerPreference,
+      limits: opts.limits,
       kernels: opts.kernels ?? (process.env.WEBGPU_KERNELS as KernelSet | undefined),
     });
   } catch (e) {
