@@ -161,16 +161,18 @@ export async function run(args: Args): Promise<Row[]> {
   for (const model of which) {
     let row: Row | null = null;
     const failed: string[] = [];
-    for (let batch = want; batch >= 1 && !row; batch = Math.floor(batch / 2)) {
-      const r = child(model, batch, encodeOnly);
-      if (fails(r)) failed.push(`batch ${batch}: ${String(r.note).slice(7, 90)}`);
-      else row = r;
-    }
-    if (row && failed.length) row.note = `batch ${want} does not fit ${encodeOnly ? '' : 'the null backend '}(${failed[0]}); the largest that fits`;
-    if (!row && !encodeOnly) {
-      const r = child(model, want, true);
-      if (!fails(r)) row = { ...r, note: `encode-only: the null backend's 512 MiB holds it at no batch (${failed.at(-1)})` };
-      else failed.push(`encode-only at batch ${want}: ${String(r.note).slice(7, 90)}`);
+    for (const encode of encodeOnly ? [true] : [false, true]) {
+      for (let batch = want; batch >= 1 && !row; batch = Math.floor(batch / 2)) {
+        const r = child(model, batch, encode);
+        if (fails(r)) failed.push(`${encode ? 'encode-only' : 'null backend'} at batch ${batch}: ${String(r.note).slice(7, 90)}`);
+        else row = r;
+      }
+      if (row) {
+        const why = encode && !encodeOnly ? `encode-only: the null backend's 512 MiB holds it at no batch (${failed.filter((f) => f.startsWith('null')).at(-1)})` : '';
+        const smaller = row.batch !== want ? `batch ${want} does not fit (${failed.find((f) => f.startsWith(encode ? 'encode' : 'null'))}); the largest that fits` : '';
+        row.note = [why, smaller].filter(Boolean).join('; ');
+        break;
+      }
     }
     rows.push(row ?? { name: model, note: `fails at every batch down to 1 (${failed.at(-1)})` });
     process.stderr.write(`${model}: ${row ? `${row.us_per_dispatch} us/dispatch at batch ${row.batch} (${row.where})` : 'fails'}\n`);

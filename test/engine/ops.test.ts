@@ -6,7 +6,7 @@ import * as op from '../../src/autograd/ops.js';
 import { backward } from '../../src/autograd/tape.js';
 import { BINARY, UNARY, type BinaryOp, type BinaryRow, type UnaryOp, type UnaryRow } from '../../src/engine/shaders/elementwise.js';
 import { type Arr, concatRef, map, matmulRef, numel, permuteRef, rand, reduceRef, sliceRef, zip } from '../ref/cpu.js';
-import { check, toGpu, useGpu, withConfig } from '../gpu.js';
+import { check, expectClose, toGpu, useGpu, withConfig } from '../gpu.js';
 
 const hasGpu = await useGpu();
 
@@ -188,6 +188,25 @@ describe.skipIf(!hasGpu)('matmul above the binding limit', () => {
         const ref = ([x, y, z]: Arr[]) => map(zip(matmulRef(x, y, transA, transB), z, (p, q) => p + q), (v) => Math.max(v, 0));
         await check((xs) => op.matmul(xs[0], xs[1], { transA, transB, bias: xs[2], relu: true }), ref, [a, b, bias], { atol: 1e-4, grad: false, what: `blocked ${M}x${N}x${K} ${transA} ${transB}` });
       }
+    });
+  });
+});
+
+describe.skipIf(!hasGpu)('elementwise ops above the binding limit', () => {
+  it('run in blocks bound by byte range: forward, backward, fill and axpy', async () => {
+    const { stats } = await import('../../src/engine/runtime.js');
+    const { axpy, full } = await import('../../src/engine/shaders/elementwise.js');
+    await withConfig({ maxBindingBytes: 4 * 200 }, async () => {
+      const before = stats().dispatches;
+      await check((xs) => op.gelu(xs[0]), ([a]) => map(a, (v) => UNARY.gelu.ref(v, 0)), [rand([5, 130], 41)], { what: 'blocked gelu' });
+      expect(stats().dispatches - before).toBeGreaterThanOrEqual(8); // 650 elements in runs of 192, forward and backward
+      await check((xs) => op.mul(xs[0], xs[1]), ([a, b]) => zip(a, b, BINARY.mul.ref), [rand([3, 7, 31], 42), rand([3, 7, 31], 43)], { what: 'blocked mul' });
+      const y = full([701], 1.5), x = toGpu(rand([701], 44));
+      axpy(y, x, -2);
+      const want = Array.from(rand([701], 44).data, (v) => 1.5 - 2 * v);
+      expectClose(await y.read(), want, 1e-6, 1e-6, 'blocked full + axpy');
+      y.dispose();
+      x.dispose();
     });
   });
 });

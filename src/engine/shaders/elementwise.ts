@@ -5,7 +5,7 @@
 // `a`, `b`. A row with `grad: null` has no gradient: backward through it throws.
 
 import { kernelCode } from './codegen.js';
-import { config } from '../config.js';
+import { config, splitToFit } from '../config.js';
 import { dispatch, fbits, WG_INDEX } from '../runtime.js';
 import { Tensor, sameShape, type Shape } from '../tensor.js';
 
@@ -193,10 +193,29 @@ ${forEach(`${broadcast ? 'let o = offsets(i, p.rank, p.shape, p.sa, p.sb);\n    
 
 /** Dispatches an elementwise kernel over `out`; `shapes` (a's and b's) when they broadcast. */
 function run(code: string, inputs: Tensor[], out: Tensor, s: number, shapes?: [Shape, Shape]): Tensor {
+  if (!shapes) {
+    flat(code, [...inputs, out], [out.ndim, fbits(s)]);
+    return out;
+  }
   const params = [out.size, perInvocation(), out.ndim, fbits(s)];
-  if (shapes) params.push(...dims8(out.shape), ...dims8(broadcastStrides(shapes[0], out.shape)), ...dims8(broadcastStrides(shapes[1], out.shape)));
+  params.push(...dims8(out.shape), ...dims8(broadcastStrides(shapes[0], out.shape)), ...dims8(broadcastStrides(shapes[1], out.shape)));
   dispatch(code, [...inputs, out], params, groupsFor(out.size));
   return out;
+}
+
+/**
+ * Dispatches a kernel over the elements of same-size tensors (params: n, per, ...rest),
+ * in runs that each fit one binding when the tensors are larger than one may span.
+ */
+function flat(code: string, ts: Tensor[], rest: number[]): void {
+  const n = ts[ts.length - 1].size, per = perInvocation();
+  if (4 * n <= config().maxBindingBytes) {
+    dispatch(code, ts, [n, per, ...rest], groupsFor(n));
+    return;
+  }
+  for (const [start, count] of splitToFit('elementwise op', n, ts.map(() => 4))) {
+    dispatch(code, ts.map((t) => t.bytes(4 * start, 4 * count)), [count, per, ...rest], groupsFor(count));
+  }
 }
 
 const UNARY_SAVES = { x: ['dy', 'x'], y: ['dy', 'y'] } as const;
@@ -240,7 +259,7 @@ export function binaryBackward(op: BinaryOp, wrt: 'a' | 'b', dy: Tensor, a: Tens
 /** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number): Tensor {
   const y = Tensor.empty(shape);
-  dispatch(FILL, [y], [y.size, perInvocation(), fbits(value)], groupsFor(y.size));
+  flat(FILL, [y], [fbits(value)]);
   return y;
 }
 
@@ -280,5 +299,5 @@ export function dims8(v: readonly number[]): number[] {
 /** y += alpha * x, in place (same sizes). */
 export function axpy(y: Tensor, x: Tensor, alpha = 1): void {
   if (x.size !== y.size) throw new Error(`axpy: sizes ${x.size} and ${y.size} differ`);
-  dispatch(AXPY, [x, y], [y.size, perInvocation(), fbits(alpha)], groupsFor(y.size));
+  flat(AXPY, [x, y], [fbits(alpha)]);
 }
