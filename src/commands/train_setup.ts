@@ -9,7 +9,7 @@ import { manualSeed as seedDropout } from '../autograd/dropout.js';
 import { DataLoader } from '../data/loader.js';
 import { resolveData, type DataSource } from '../data/source.js';
 import type { CheckpointMeta } from '../io/checkpoint.js';
-import { manualSeed as seedInit } from '../nn/init.js';
+import { allocateOnly, manualSeed as seedInit } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import { freezeBackbone, modelSpec, type ImageConfig, type ModelSpec } from '../models/index.js';
 import { Adam, SGD, ReduceLROnPlateau } from '../optim/index.js';
@@ -107,7 +107,8 @@ export async function setUpTraining(o: TrainOptions): Promise<TrainRun | null> {
   const freeze = o.freezeBackbone ?? resumedFrozen ?? (pretrained ? spec.freezeBackbone ?? false : false);
   // rows at once: the given micro-batch, else at least one (the chosen micro-batch fits what is left)
   checkFits(spec, config, o.microBatch ?? 1, { train: true, optimizer: o.optimizer, momentum: o.momentum, freeze, rowsFlag: o.microBatch ? '--micro-batch' : undefined });
-  const model = spec.create(config);
+  // a resumed or --init model is loaded whole (strict): its initial weights need not be drawn
+  const model = resumed || init ? allocateOnly(() => spec.create(config)) : spec.create(config);
   if (resumed) model.loadStateDict(resumed.source, { source: lastPath });
   else if (pretrained) {
     const replaced = loadPretrained(model, pretrained, spec.head);

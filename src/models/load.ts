@@ -8,6 +8,7 @@ import type { SafetensorsFile } from '../io/safetensors.js';
 import type { Module, StateSource } from '../nn/module.js';
 import type { ImageConfig, ModelSpec } from './common.js';
 import { modelSpec } from './index.js';
+import { allocateOnly } from '../nn/init.js';
 
 export interface LoadedWeights {
   spec: ModelSpec;
@@ -60,7 +61,7 @@ export function describeWeights(file: SafetensorsFile, model?: string, overrides
 
 /** Builds the model the weights describe, loads them, and sets eval mode. */
 export function buildFrom(w: LoadedWeights): Module {
-  const model = w.spec.create(w.config);
+  const model = allocateOnly(() => w.spec.create(w.config)); // the strict load below sets every tensor
   try {
     model.loadStateDict(w.source, { source: w.path });
   } catch (e) {
