@@ -22,10 +22,13 @@ export interface Conv2dOptions extends Conv2dOpts {
 /** y (N,O,OH,OW) = conv2d(x (N,C,H,W), w (O,C,KH,KW)) [+ b (O)] [relu], as torch.nn.functional.conv2d. */
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   // Few output pixels (ResNet's last stages): the implicit GEMM's lanes are pixels and
-  // would mostly idle; an explicit GEMM spreads the channels instead.
+  // would mostly idle; an explicit GEMM spreads the channels instead. Patches that do not
+  // overlap (kernel = stride, no padding: ViT's patch embedding) are a matmul over the
+  // input rearranged (no copy grows), which the matmul kernels already compiled serve.
   const g = convGeom(x.shape, w.shape, opts);
   const algorithm = opts.algorithm ?? 'auto';
-  if (algorithm === 'gemm' || (algorithm === 'auto' && g.N * g.OH * g.OW < GEMM_BELOW_PIXELS)) return conv2dGemm(x, w, b, opts);
+  const patches = g.KH === g.SH && g.KW === g.SW && g.PH === 0 && g.PW === 0 && g.KH * g.KW > 1;
+  if (algorithm === 'gemm' || (algorithm === 'auto' && (patches || g.N * g.OH * g.OW < GEMM_BELOW_PIXELS))) return conv2dGemm(x, w, b, opts);
   const y = conv2dForward(x, w, b, opts);
   // NOTE: relu'(0) = 0, as PyTorch
   return record(y, [x, w, b], (dy) => throughRelu(dy, y, opts.relu, (dz) => [

@@ -23,6 +23,7 @@ export function sizeClass(bytes: number): number {
 interface Pooled {
   readonly id: number; // creation order
   readonly buffer: GPUBuffer;
+  readonly size: number; // its size class (reading GPUBuffer.size calls into Dawn)
 }
 
 /** A min-heap of buffers by creation order. */
@@ -66,7 +67,7 @@ class FreeList {
 
 export class BufferPool {
   private free = new Map<number, FreeList>();
-  private ids = new WeakMap<GPUBuffer, number>();
+  private pooled = new WeakMap<GPUBuffer, Pooled>();
   private made = 0;
   /** With stream-ordered reuse off: buffers released since the last submit. */
   private pending: GPUBuffer[] = [];
@@ -87,7 +88,7 @@ export class BufferPool {
     this.allocatedBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
     const buffer = this.device.createBuffer({ size, usage: this.usage });
-    this.ids.set(buffer, this.made++);
+    this.pooled.set(buffer, { id: this.made++, buffer, size });
     return buffer;
   }
 
@@ -108,7 +109,9 @@ export class BufferPool {
     for (const size of [...this.free.keys()].sort((a, b) => b - a)) {
       const list = this.free.get(size)!;
       while (list.length && this.allocatedBytes > bytes) {
-        list.pop()!.buffer.destroy();
+        const p = list.pop()!;
+        p.buffer.destroy();
+        this.pooled.delete(p.buffer);
         this.allocatedBytes -= size;
         destroyed++;
       }
@@ -128,8 +131,9 @@ export class BufferPool {
   }
 
   private add(buffer: GPUBuffer): void {
-    let list = this.free.get(buffer.size);
-    if (!list) this.free.set(buffer.size, (list = new FreeList()));
-    list.push({ id: this.ids.get(buffer)!, buffer });
+    const p = this.pooled.get(buffer)!;
+    let list = this.free.get(p.size);
+    if (!list) this.free.set(p.size, (list = new FreeList()));
+    list.push(p);
   }
 }

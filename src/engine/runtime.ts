@@ -82,6 +82,8 @@ class Runtime {
   bindGroupsCached = 0;
   bindGroupsMade = 0;
   maxBinding: number;
+  /** The device's maxBufferSize (read once: reading a limit calls into the WebGPU implementation). */
+  readonly maxBuffer: number;
   memoryLimit = Infinity;
   timer: GpuTimer | null = null; // running
   spareTimer: GpuTimer | null = null; // its query set and buffer, kept between runs
@@ -102,6 +104,7 @@ class Runtime {
     this.ringCpu = new ArrayBuffer(this.slot * RING_SLOTS);
     this.ringWords = new Uint32Array(this.ringCpu);
     this.maxBinding = g.limits.maxStorageBufferBindingSize;
+    this.maxBuffer = g.limits.maxBufferSize;
   }
 
   kernel(code: string): Kernel {

@@ -2,7 +2,6 @@
 // a parameter may be a view into an optimiser's arena), with scopes that release whatever
 // a block created and did not return or keep.
 
-import { gpu } from './device.js';
 import { config } from './config.js';
 import { bindRange, flush, memory, readBuffer, runtime, type Binding } from './runtime.js';
 import type { Node } from '../autograd/tape.js';
@@ -75,7 +74,7 @@ export class Tensor {
   private constructor(storage: Storage, shape: Shape, readonly dtype: DType, offset = 0) {
     this.storage = storage;
     this.offset = offset;
-    this.shape = Object.freeze([...shape]);
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]); // another tensor's shape is shared
     this.size = numel(shape);
     counters.tensors++;
     scopes.at(-1)?.add(this);
@@ -85,7 +84,7 @@ export class Tensor {
   static empty(shape: Shape, dtype: DType = 'f32', upload = false): Tensor {
     // whole vec4s: kernels may bind the last partial one (masking its extra lanes)
     const bytes = Math.max(16, Math.ceil(numel(shape) / 4) * 16);
-    const max = gpu().limits.maxBufferSize;
+    const max = runtime().maxBuffer;
     if (bytes > max) {
       throw new Error(`a tensor of shape [${shape}] needs ${(bytes / 2 ** 30).toFixed(2)} GiB, above this adapter's largest buffer (${(max / 2 ** 30).toFixed(2)} GiB): use a smaller batch or image size`);
     }
