@@ -272,9 +272,15 @@ export function dispatch(code: string, bindings: Binding[], params: ArrayLike<nu
   const k = rt.kernel(code);
   if (!params !== !k.params) throw new Error(`kernel ${k.params ? 'takes' : 'takes no'} params`);
   const group = rt.bindGroup(k, bindings);
-  const [x, y, z] = typeof groups === 'number' ? fold(groups) : groups;
-  if (x === 0 || y === 0 || z === 0) return;
-  rt.record(k, group, params, x, y, z);
+  if (typeof groups === 'number') {
+    if (groups === 0) return;
+    if (groups <= MAX_GROUPS) rt.record(k, group, params, groups, 1, 1); // (no array for the common case)
+    else rt.record(k, group, params, ...fold(groups));
+  } else {
+    const [x, y, z] = groups;
+    if (x === 0 || y === 0 || z === 0) return;
+    rt.record(k, group, params, x, y, z);
+  }
   if (rt.timer?.perDispatch) {
     // profiling: a pass (hence a pair of timestamps) per dispatch
     rt.timer.labels.push(kernelLabel(code));
