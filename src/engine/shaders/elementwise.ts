@@ -194,7 +194,7 @@ ${forEach(`${broadcast ? 'let o = offsets(i, p.rank, p.shape, p.sa, p.sb);\n    
 /** Dispatches an elementwise kernel over `out`; `shapes` (a's and b's) when they broadcast. */
 function run(code: string, inputs: Tensor[], out: Tensor, s: number, shapes?: [Shape, Shape]): Tensor {
   if (!shapes) {
-    flat(code, [...inputs, out], [out.ndim, fbits(s)]);
+    flat(code, [...inputs, out], [0, 0, out.ndim, fbits(s)]);
     return out;
   }
   const params = [out.size, perInvocation(), out.ndim, fbits(s)];
@@ -204,17 +204,21 @@ function run(code: string, inputs: Tensor[], out: Tensor, s: number, shapes?: [S
 }
 
 /**
- * Dispatches a kernel over the elements of same-size tensors (params: n, per, ...rest),
- * in runs that each fit one binding when the tensors are larger than one may span.
+ * Dispatches a kernel over the elements of same-size tensors, in runs that each fit one
+ * binding when the tensors are larger than one may span. `params` starts with two slots
+ * this fills: the run's element count and the elements per invocation.
  */
-function flat(code: string, ts: Tensor[], rest: number[]): void {
-  const n = ts[ts.length - 1].size, per = perInvocation();
+function flat(code: string, ts: Tensor[], params: number[]): void {
+  const n = ts[ts.length - 1].size;
+  params[1] = perInvocation();
   if (4 * n <= config().maxBindingBytes) {
-    dispatch(code, ts, [n, per, ...rest], groupsFor(n));
+    params[0] = n;
+    dispatch(code, ts, params, groupsFor(n));
     return;
   }
   for (const [start, count] of splitToFit('elementwise op', n, ts.map(() => 4))) {
-    dispatch(code, ts.map((t) => t.bytes(4 * start, 4 * count)), [count, per, ...rest], groupsFor(count));
+    params[0] = count; // dispatch copies the params at once
+    dispatch(code, ts.map((t) => t.bytes(4 * start, 4 * count)), params, groupsFor(count));
   }
 }
 
@@ -259,7 +263,7 @@ export function binaryBackward(op: BinaryOp, wrt: 'a' | 'b', dy: Tensor, a: Tens
 /** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number): Tensor {
   const y = Tensor.empty(shape);
-  flat(FILL, [y], [fbits(value)]);
+  flat(FILL, [y], [0, 0, fbits(value)]);
   return y;
 }
 
@@ -299,5 +303,5 @@ export function dims8(v: readonly number[]): number[] {
 /** y += alpha * x, in place (same sizes). */
 export function axpy(y: Tensor, x: Tensor, alpha = 1): void {
   if (x.size !== y.size) throw new Error(`axpy: sizes ${x.size} and ${y.size} differ`);
-  flat(AXPY, [x, y], [fbits(alpha)]);
+  flat(AXPY, [x, y], [0, 0, fbits(alpha)]);
 }
