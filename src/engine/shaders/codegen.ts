@@ -16,7 +16,8 @@ const kernels = new Map<unknown, unknown>();
  */
 export function kernelCode(key: readonly KeyPart[], make: () => string): string {
   let m = kernels;
-  for (const k of key) {
+  for (let i = 0; i < key.length; i++) {
+    const k = key[i];
     let next = m.get(k) as Map<unknown, unknown> | undefined;
     if (!next) m.set(k, (next = new Map()));
     m = next;
