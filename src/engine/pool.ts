@@ -8,9 +8,15 @@
 // Of the free buffers of a size class, the one made first is handed out. So the buffers a
 // step gets depend only on which are free when it starts, not on the order of earlier
 // releases: step after step the same ones, and the same cached bind groups.
+//
+// Marked steps (`mark`, once a training step) are traced; once two in a row acquire and
+// release alike, their buffers come from a plan of the step (plan.ts) while steps keep to it.
 
 const MIN_BYTES = 256;
-const SPARE_CLASS = 2;
+const SPARE_CLASS = 2; // how much larger a free buffer may serve a request, below 1 MiB (classes are powers of two)
+const SPARE_BIG = 1.25; // and above (classes are eighths)
+/** Acquires traced per step at most (a program that never marks a step must not grow a trace without end). */
+const MAX_TRACE = 1 << 17;
 
 /** floor(log2(n)) for n >= 1 (clz32 below 2^31: Math.log2 and ** cost ~50 ns a call). */
 const log2Floor = (n: number) => (n < 2 ** 31 ? 31 - Math.clz32(n) : Math.floor(Math.log2(n)));
@@ -23,10 +29,29 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+import { planSlots, Trace } from './plan.js';
+
 interface Pooled {
   readonly id: number; // creation order
   readonly buffer: GPUBuffer;
   readonly size: number; // its size class (reading GPUBuffer.size calls into Dawn)
+  at: number; // its acquire's index in the current trace; -1: acquired before it, or free
+  slot: number; // its slot in the plan; -1: none
+}
+
+/** A step's plan in use: a buffer per slot (made when first needed), and which are in use. */
+class Plan {
+  readonly slotOf: Int32Array;
+  readonly capacity: number[];
+  readonly buffers: (Pooled | undefined)[];
+  readonly busy: Uint8Array;
+  /** False once this step left the plan (then its free slots serve any acquire, best fit). */
+  follows = true;
+  constructor(readonly trace: Trace) {
+    ({ slotOf: this.slotOf, capacity: this.capacity } = planSlots(trace));
+    this.buffers = new Array(this.capacity.length);
+    this.busy = new Uint8Array(this.capacity.length);
+  }
 }
 
 /** A min-heap of buffers by creation order. */
@@ -73,11 +98,16 @@ export class BufferPool {
   private pooled = new WeakMap<GPUBuffer, Pooled>();
   private made = 0;
   /** With stream-ordered reuse off: buffers released since the last submit. */
-  private pending: GPUBuffer[] = [];
+  private pending: Pooled[] = [];
   streamOrdered = true;
   /** Bytes of every buffer this pool has created and not destroyed, and the most it has held. */
   allocatedBytes = 0;
   peakBytes = 0;
+  private trace = new Trace();
+  private held: Pooled[] = []; // the trace's buffers, by acquire
+  private last: Trace | null = null;
+  private plan: Plan | null = null;
+  private next: Trace | null = null; // a steady trace to plan for
 
   constructor(
     private device: GPUDevice,
@@ -86,28 +116,62 @@ export class BufferPool {
 
   acquire(bytes: number): GPUBuffer {
     const size = sizeClass(bytes);
-    const reused = this.free.get(size)?.pop() ?? this.larger(size)?.pop();
-    if (reused) return reused.buffer;
-    this.allocatedBytes += size;
-    this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
-    const buffer = this.device.createBuffer({ size, usage: this.usage });
-    this.pooled.set(buffer, { id: this.made++, buffer, size });
-    return buffer;
+    const p = this.planned(size) ?? this.free.get(size)?.pop() ?? this.larger(size)?.pop() ?? this.borrow(size) ?? this.make(size);
+    if (this.trace.length < MAX_TRACE) {
+      p.at = this.trace.acquired(size);
+      this.held.push(p);
+    }
+    return p.buffer;
   }
 
   release(buffer: GPUBuffer): void {
-    if (this.streamOrdered) this.add(buffer);
-    else this.pending.push(buffer);
+    const p = this.pooled.get(buffer)!;
+    if (p.at >= 0) this.trace.released(p.at);
+    p.at = -1;
+    if (this.streamOrdered) this.add(p);
+    else this.pending.push(p);
   }
 
   /** Called after each submit. */
   submitted(): void {
-    for (const b of this.pending) this.add(b);
+    for (const p of this.pending) this.add(p);
     this.pending.length = 0;
+  }
+
+  /**
+   * Ends a step's trace. True when the step repeated the one before and the plan in use is
+   * not for it: then submit pending commands and `adopt()` (it destroys free buffers).
+   */
+  mark(): boolean {
+    const t = this.trace;
+    for (const p of this.held) p.at = -1;
+    this.held.length = 0;
+    this.trace = new Trace();
+    const last = this.last;
+    this.last = t;
+    if (this.plan) this.plan.follows = true;
+    if (!this.streamOrdered || t.length >= MAX_TRACE || !last?.same(t) || this.plan?.trace.same(t)) return false;
+    this.next = t;
+    return true;
+  }
+
+  /** Plans the steady step found by `mark()`. Free buffers of a slot's size become its buffer; other free ones are destroyed. */
+  adopt(): void {
+    if (!this.next) return;
+    this.dissolve();
+    const plan = new Plan(this.next);
+    this.next = null;
+    plan.capacity.forEach((size, s) => {
+      const p = this.free.get(size)?.pop();
+      if (p) plan.buffers[(p.slot = s)] = p;
+    });
+    this.trim(0);
+    this.plan = plan;
   }
 
   /** Destroys free buffers (largest classes first) until at most `bytes` are held; returns how many. Pending commands must not use them: submit first. */
   trim(bytes: number): number {
+    if (this.allocatedBytes > bytes) this.dissolve();
     let destroyed = 0;
     for (const size of [...this.free.keys()].sort((a, b) => b - a)) {
       const list = this.free.get(size)!;
@@ -123,21 +187,75 @@ export class BufferPool {
     return destroyed;
   }
 
+  /** The slot planned for this acquire, if the step keeps to the plan and it is free. */
+  private planned(size: number): Pooled | undefined {
+    const plan = this.plan;
+    if (!plan?.follows) return undefined;
+    const i = this.trace.length;
+    if (i >= plan.trace.length || plan.trace.sizes[i] !== size || (plan.slotOf[i] >= 0 && plan.busy[plan.slotOf[i]])) {
+      plan.follows = false;
+      return undefined;
+    }
+    const s = plan.slotOf[i];
+    if (s < 0) return undefined;
+    plan.busy[s] = 1;
+    return (plan.buffers[s] ??= this.make(plan.capacity[s], s));
+  }
+
+  /** Off the plan: the smallest free slot that holds `size`. */
+  private borrow(size: number): Pooled | undefined {
+    const plan = this.plan;
+    if (!plan || plan.follows) return undefined;
+    let best = -1;
+    for (let s = 0; s < plan.capacity.length; s++) {
+      if (!plan.busy[s] && plan.capacity[s] >= size && (best < 0 || plan.capacity[s] < plan.capacity[best])) best = s;
+    }
+    if (best < 0) return undefined;
+    plan.busy[best] = 1;
+    return (plan.buffers[best] ??= this.make(plan.capacity[best], best));
+  }
+
+  private make(size: number, slot = -1): Pooled {
+    this.allocatedBytes += size;
+    this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
+    const buffer = this.device.createBuffer({ size, usage: this.usage });
+    const p: Pooled = { id: this.made++, buffer, size, at: -1, slot };
+    this.pooled.set(buffer, p);
+    return p;
+  }
+
+  /** Drops the plan: its free slots' buffers join the free lists, its busy ones will on release. */
+  private dissolve(): void {
+    const plan = this.plan;
+    if (!plan) return;
+    this.plan = null;
+    plan.buffers.forEach((p, s) => {
+      if (!p) return;
+      p.slot = -1;
+      if (!plan.busy[s]) this.add(p);
+    });
+  }
+
   /**
-   * Where a class has no free buffer, the smallest class above it, up to SPARE_CLASS x its
-   * size, that has one: a little slack per buffer instead of a new buffer while others idle.
+   * Where a class has no free buffer, the smallest class above it that has one, up to 2x
+   * its size below 1 MiB (the next class) and 1.25x above: a little slack per buffer
+   * instead of a new buffer while others idle. (A buffer that a model keeps, such as an
+   * optimiser's state, taken from a class 2x its size would waste half of it for good.)
    */
   private larger(size: number): FreeList | undefined {
-    // the classes above `size` in order, up to SPARE_CLASS x (a few lookups, not a walk of every class)
-    for (let s = sizeClass(size + 1); s <= SPARE_CLASS * size; s = sizeClass(s + 1)) {
+    // the classes above `size` in order (a few lookups, not a walk of every class)
+    for (let s = sizeClass(size + 1), most = size <= 1 << 20 ? SPARE_CLASS * size : SPARE_BIG * size; s <= most; s = sizeClass(s + 1)) {
       const list = this.free.get(s);
       if (list?.length) return list;
     }
     return undefined;
   }
 
-  private add(buffer: GPUBuffer): void {
-    const p = this.pooled.get(buffer)!;
+  private add(p: Pooled): void {
+    if (p.slot >= 0) {
+      this.plan!.busy[p.slot] = 0;
+      return;
+    }
     let list = this.free.get(p.size);
     if (!list) this.free.set(p.size, (list = new FreeList()));
     list.push(p);

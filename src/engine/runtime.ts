@@ -209,6 +209,14 @@ class Runtime {
     if (this.inFlight.length > 4 * MAX_IN_FLIGHT) this.inFlight.shift();
   }
 
+  /** Ends a step: the pool plans its buffers once steps repeat (see BufferPool.mark). */
+  markStep(): void {
+    if (!this.storage.mark()) return;
+    this.flush(); // pending commands may use the free buffers it destroys
+    this.storage.adopt();
+    this.dropBindGroups();
+  }
+
   /** Waits while more than `MAX_IN_FLIGHT` submits are still running on the GPU. */
   async pace(): Promise<void> {
     while (this.inFlight.length > MAX_IN_FLIGHT) await this.inFlight.shift();
@@ -291,8 +299,9 @@ export function dispatch(code: string, bindings: Binding[], params: ArrayLike<nu
   rt.totalDispatches++;
 }
 
-/** Lets the GPU catch up: waits while more than two submits are still running (call once a step). */
+/** Call once a step: marks the step for the buffer pool's plan, and lets the GPU catch up (waits while more than two submits are still running). */
 export async function pace(): Promise<void> {
+  state?.markStep();
   await state?.pace();
 }
 

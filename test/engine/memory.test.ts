@@ -1,10 +1,10 @@
 // Stream-ordered memory reuse: results equal those with reuse off (and the float64
-// reference), training steps with no readback keep the pool and the bind-group cache
-// flat, the pool gives memory back under a limit, and micro-batches give the whole
+// reference), planned steps train to the same bits, training steps with no readback keep
+// the pool and the bind-group cache flat, the pool gives memory back under a limit, and micro-batches give the whole
 // batch's gradients.
 import { describe, expect, it } from 'vitest';
 import { Tensor, dispose, liveBytes, liveTensors, tidy } from '../../src/engine/tensor.js';
-import { resetPeaks, setMemoryLimit, setStreamReuse, stats, trimPool } from '../../src/engine/runtime.js';
+import { pace, resetPeaks, setMemoryLimit, setStreamReuse, stats, trimPool } from '../../src/engine/runtime.js';
 import { stridedCopy } from '../../src/engine/shaders/layout.js';
 import * as op from '../../src/autograd/ops.js';
 import { Metrics } from '../../src/autograd/metrics.js';
@@ -111,6 +111,7 @@ describe.skipIf(!hasGpu)('training steps without readback', () => {
         const loss = trainStep(model, { x, y, shape: [n, 1, 28, 28] }, opt, 1, metrics);
         stridedCopy(loss, history, [1], [1], [1], 0, step);
       });
+      await pace(); // as train does: marks the step (the pool plans the steady one)
       if (step === 19 || step === steps - 1) at.set(step, { ...stats(), tensors: liveTensors() });
     }
     const a = at.get(19)!, b = at.get(steps - 1)!;
@@ -128,6 +129,42 @@ describe.skipIf(!hasGpu)('training steps without readback', () => {
     metrics.dispose();
     opt.dispose();
     model.dispose();
+  });
+});
+
+describe.skipIf(!hasGpu)('planned steps', () => {
+  it('train to the same bits as with reuse off, through a step of another batch size', async () => {
+    const spec = modelSpec('lenet');
+    const x = Float32Array.from(rand([4, 1, 28, 28], 8).data);
+    const y = Int32Array.from({ length: 4 }, (_, i) => (i * 7) % 10);
+    const run = async (reuse: boolean) => {
+      setStreamReuse(reuse);
+      manualSeed(3);
+      const model = spec.create({ ...spec.defaults, imageSize: 28, channels: 1, numClasses: 10 });
+      const opt = new Adam(model.parameters(), { lr: 1e-3 });
+      const metrics = new Metrics(10);
+      const history = Tensor.empty([10]).keep();
+      try {
+        for (let step = 0; step < 10; step++) {
+          const n = step === 6 ? 3 : 4; // step 6 leaves the plan made from steps 3-5
+          tidy(() => {
+            const loss = trainStep(model, { x: x.subarray(0, n * 784), y: y.subarray(0, n), shape: [n, 1, 28, 28] }, opt, 1, metrics);
+            stridedCopy(loss, history, [1], [1], [1], 0, step);
+          });
+          await pace();
+        }
+        return Array.from(await history.readF32());
+      } finally {
+        setStreamReuse(true);
+        dispose([history]);
+        metrics.dispose();
+        opt.dispose();
+        model.dispose();
+      }
+    };
+    const off = await run(false), on = await run(true);
+    expect(on).toEqual(off);
+    expect(on[9]).toBeLessThan(on[0]);
   });
 });
 
