@@ -26,7 +26,7 @@ import { manualSeed } from '../src/nn/init.js';
 import { MODELS, modelSpec, type ImageConfig } from '../src/models/index.js';
 import { Adam } from '../src/optim/index.js';
 import { trainStep } from '../src/models/step.js';
-import { startGpuTimer, stopGpuTimer } from '../src/engine/runtime.js';
+import { pace, startGpuTimer, stopGpuTimer } from '../src/engine/runtime.js';
 import { time, type Row, type Timing } from './util.js';
 import { peerColumns, wantedPeers, type PeerCase, type PeerName, type PeerOptions, type PeerRun } from './peers/peer.js';
 import { kernelTable, matmulCase, runPeers } from './peers/kernels.js';
@@ -84,6 +84,7 @@ async function measure(model: string, config: ImageConfig, batch: number, modes:
         const loss = tidy(() => trainStep(net, data, opt, o.clip, metrics));
         await loss.read();
         loss.dispose();
+        await pace(); // as train does (the pool plans the repeated step)
       };
       out.set('train', await time(step, { ...o, prefer: 'wall' }));
       if (o.profile) await profile(`${model} train`, step);
@@ -94,6 +95,7 @@ async function measure(model: string, config: ImageConfig, batch: number, modes:
         const logits = noGrad(() => tidy(() => net.forward(Tensor.from(data.x, data.shape))));
         await logits.read();
         logits.dispose();
+        await pace(); // as eval does
       };
       out.set('infer', await time(infer, { ...o, prefer: 'wall' }));
       if (o.profile) await profile(`${model} infer`, infer);

@@ -7,7 +7,7 @@
 
 export { initDevice, gpu, hasDevice, destroyDevice, checkErrors, NoAdapterError, LIMIT_KEYS, type DeviceOptions, type Gpu } from './engine/device.js';
 export { Tensor, tidy, dispose, liveBytes, liveTensors, numel, type Shape, type DType } from './engine/tensor.js';
-export { flush, sync, stats, setMemoryLimit, trimPool, type RuntimeStats } from './engine/runtime.js';
+export { flush, sync, pace, stats, setMemoryLimit, trimPool, type RuntimeStats } from './engine/runtime.js';
 export { Rng, mixSeed } from './engine/rng.js';
 export { backward, noGrad } from './autograd/tape.js';
 export { crossEntropy, softmax } from './autograd/softmax.js';

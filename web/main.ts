@@ -3,7 +3,7 @@
 // CLI's (`predict`: Resize((S,S)) with Pillow's bilinear filter, then the checkpoint's mean/std).
 
 import {
-  initDevice, noGrad, tidy, Tensor, Rng, Metrics, LIMIT_KEYS, models, optim, softmax, serializeCheckpoint,
+  initDevice, noGrad, pace, tidy, Tensor, Rng, Metrics, LIMIT_KEYS, models, optim, softmax, serializeCheckpoint,
   transformPixels, type Gpu, type LoadedWeights, type Module,
 } from '../src/browser.js';
 import { barChart, heatMap, lineChart, type Series } from '../src/report/charts.js';
@@ -274,6 +274,7 @@ async function train(): Promise<void> {
         tidy(() => {
           models.trainStep(model, { x, y, shape: [rows.length, C, S, S] }, opt, 1, window);
         });
+        await pace(); // once a step, as the CLI: the GPU catches up, and the pool plans the repeated step
         step++;
         if (step % every === 0 || step === total || i + batch >= d.train.n) {
           const m = await window.read();

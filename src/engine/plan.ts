@@ -56,16 +56,34 @@ export function planSlots(t: Trace): SlotPlan {
   for (let i = 0; i < sizes.length; i++) if (ends[i] >= 0) order.push(i);
   order.sort((a, b) => sizes[b] - sizes[a] || starts[a] - starts[b]);
   const capacity: number[] = [];
-  const holds: number[][] = []; // per slot, the buffers it holds
-  const free = (s: number, i: number) => holds[s].every((j) => ends[j] < starts[i] || starts[j] > ends[i]);
+  // per slot, the lifetimes it holds, by start (disjoint, so by end as well)
+  const from: number[][] = [], to: number[][] = [];
+  const place = (s: number, i: number): number => {
+    // index of the first lifetime in slot s starting after i's; i fits if the one before ended before it starts
+    const st = from[s];
+    let lo = 0, hi = st.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (st[mid] < starts[i]) lo = mid + 1;
+      else hi = mid;
+    }
+    return (lo === 0 || to[s][lo - 1] < starts[i]) && (lo === st.length || st[lo] > ends[i]) ? lo : -1;
+  };
   for (const i of order) {
-    let best = -1;
-    for (let s = 0; s < capacity.length; s++) if ((best < 0 || capacity[s] < capacity[best]) && free(s, i)) best = s;
+    let best = -1, at = -1;
+    for (let s = 0; s < capacity.length; s++) {
+      if (best >= 0 && capacity[s] >= capacity[best]) continue;
+      const k = place(s, i);
+      if (k >= 0) [best, at] = [s, k];
+    }
     if (best < 0) {
       best = capacity.push(sizes[i]) - 1;
-      holds.push([]);
+      from.push([]);
+      to.push([]);
+      at = 0;
     }
-    holds[best].push(i);
+    from[best].splice(at, 0, starts[i]);
+    to[best].splice(at, 0, ends[i]);
     slotOf[i] = best;
   }
   return { slotOf, capacity };

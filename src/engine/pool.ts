@@ -16,7 +16,7 @@ const MIN_BYTES = 256;
 const SPARE_CLASS = 2; // how much larger a free buffer may serve a request, below 1 MiB (classes are powers of two)
 const SPARE_BIG = 1.25; // and above (classes are eighths)
 /** Acquires traced per step at most (a program that never marks a step must not grow a trace without end). */
-const MAX_TRACE = 1 << 17;
+const MAX_TRACE = 1 << 14;
 
 /** floor(log2(n)) for n >= 1 (clz32 below 2^31: Math.log2 and ** cost ~50 ns a call). */
 const log2Floor = (n: number) => (n < 2 ** 31 ? 31 - Math.clz32(n) : Math.floor(Math.log2(n)));

@@ -13,7 +13,7 @@ const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 const hasGpu = await gpuAvailable();
 
 const SCRIPT = `
-import { initDevice, destroyDevice, tidy, nn, optim, models, ops, Tensor, Rng } from 'webgpu-dl';
+import { initDevice, destroyDevice, tidy, pace, nn, optim, models, ops, Tensor, Rng } from 'webgpu-dl';
 
 await initDevice();
 nn.manualSeed(0);
@@ -33,6 +33,7 @@ for (let step = 0; step < 3; step++) {
   });
   losses.push(await loss.item());
   loss.dispose();
+  await pace();
 }
 const keys: string[] = [...model.stateDict().keys()];
 console.log(JSON.stringify({ losses, keys }));
