@@ -1,7 +1,7 @@
 // conv2d as im2col + matmul, with its backward (matmuls + col2im): the path for layers
 // with few output pixels and many channels, where the matmul's parallelism is channels.
 
-import { Tensor } from '../engine/tensor.js';
+import { dispose, Tensor } from '../engine/tensor.js';
 import { permute } from '../engine/shaders/layout.js';
 import { matmul } from '../engine/shaders/matmul.js';
 import { reduce } from '../engine/shaders/reduce.js';
@@ -9,6 +9,9 @@ import { col2im, im2col } from '../engine/shaders/im2col.js';
 import { convGeom, type Conv2dOpts } from '../engine/shaders/conv2d.js';
 import { throughRelu } from './ops.js';
 import { record } from './tape.js';
+
+/** Output pixels from which the forward's matmul writes NCHW itself (a batch of products with few columns each runs slowly). */
+const DIRECT_PIXELS = 32;
 
 /** (rows, O) -> (N, O, OH, OW), or back with `toRows`. */
 function nchw(y2: Tensor, N: number, O: number, OH: number, OW: number): Tensor {
@@ -35,9 +38,19 @@ export function conv2dGemm(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dO
   const K = g.C * g.KH * g.KW;
   const cols = im2col(x, g); // (N*OH*OW, K), saved for dw
   const w2 = w.view([g.O, K]);
-  const y2 = matmul(cols, w2, { transB: true, bias: b, relu: opts.relu });
-  const y = nchw(y2, g.N, g.O, g.OH, g.OW);
-  y2.dispose();
+  const P = g.OH * g.OW;
+  let y: Tensor;
+  if (!b && P >= DIRECT_PIXELS) {
+    // y[n] (O, P) = w2 (O,K) cols[n]ᵀ: NCHW as it comes, no permute (a per-row bias is not fused: only without one)
+    const c3 = cols.view([g.N, P, K]);
+    const y3 = matmul(w2, c3, { transB: true, relu: opts.relu });
+    y = y3.view([g.N, g.O, g.OH, g.OW]);
+    dispose([c3, y3]);
+  } else {
+    const y2 = matmul(cols, w2, { transB: true, bias: b, relu: opts.relu });
+    y = nchw(y2, g.N, g.O, g.OH, g.OW);
+    y2.dispose();
+  }
   return record(y, [x, w, b], (dy) => {
     // NOTE: relu'(0) = 0, as PyTorch
     const d2 = throughRelu(dy, y, opts.relu, (dz) => toRows(dz, g.N, g.O, g.OH * g.OW)); // (N*OH*OW, O)

@@ -7,6 +7,7 @@
 
 import { sameShape, Tensor } from '../engine/tensor.js';
 import { axpy, binary, full, unary } from '../engine/shaders/elementwise.js';
+import { moveMany } from '../engine/shaders/layout.js';
 
 export interface Node {
   inputs: readonly (Tensor | null)[];
@@ -19,12 +20,13 @@ let enabled = true;
 
 /**
  * Where a leaf's gradient is to live (a slot of an optimiser's gradient arena,
- * src/optim/flat.ts): backward moves new gradients there a few at a time (copies need
- * the compute pass ended: one break for many), so that their own buffers are free
- * again for the rest of the backward pass.
+ * src/optim/flat.ts): backward moves new gradients there a few at a time (seven a
+ * dispatch, moveMany), so that their own buffers are free again for the rest of the
+ * backward pass.
  */
 export const gradSlots = new WeakMap<Tensor, Tensor>();
 const MOVE_BYTES = 64 * 2 ** 20; // gradients held before they are moved into their slots
+const MOVE_COUNT = 7; // or as many as one dispatch of moveMany moves
 
 export function isGradEnabled(): boolean {
   return enabled;
@@ -95,10 +97,12 @@ export function backward(root: Tensor, grad?: Tensor): void {
   const moves: Tensor[] = [];
   let moveBytes = 0;
   const moveAll = () => {
+    const pairs: [Tensor, Tensor][] = [];
     for (const leaf of moves) {
       const slot = gradSlots.get(leaf);
-      if (slot && !slot.disposed && leaf.grad) leaf.grad.moveInto(slot);
+      if (slot && !slot.disposed && leaf.grad) pairs.push([leaf.grad, slot]);
     }
+    moveMany(pairs);
     moves.length = 0;
     moveBytes = 0;
   };
@@ -130,7 +134,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
             if (gradSlots.has(inp)) {
               moves.push(inp);
               moveBytes += gi.byteLength;
-              if (moveBytes >= MOVE_BYTES) moveAll();
+              if (moveBytes >= MOVE_BYTES || moves.length >= MOVE_COUNT) moveAll();
             }
           } else axpy(inp.grad, gi);
         } else {

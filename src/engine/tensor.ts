@@ -167,12 +167,13 @@ export class Tensor {
    * command order, then makes this tensor a view of dst's memory; its old buffer is
    * released (other views of it keep the old contents).
    */
-  moveInto(dst: Tensor): void {
+  moveInto(dst: Tensor, copied = false): void {
     if (dst.size !== this.size || dst.dtype !== this.dtype) throw new Error(`moveInto: ${dst} cannot hold ${this}`);
     if (this.sameMemory(dst)) return;
     const st = dst.storage;
     if (!st) throw new Error('moveInto: the destination was disposed');
-    if (this.size) runtime().commandEncoder().copyBufferToBuffer(this.buffer, this.offset, dst.buffer, dst.offset, this.byteLength);
+    // copied: a kernel has already copied the contents, in command order (moveMany)
+    if (this.size && !copied) runtime().commandEncoder().copyBufferToBuffer(this.buffer, this.offset, dst.buffer, dst.offset, this.byteLength);
     st.refs++;
     this.storage!.release();
     this.storage = st;

@@ -128,6 +128,43 @@ describe.skipIf(!hasGpu)('shape ops', () => {
       await check((ts) => op.concat(ts, axis), (as) => concatRef(as, axis), xs, { what: `concat axis ${axis}` });
     }
   });
+  it('moveMany moves tensors into views of arenas, seven a dispatch (copies where they cannot be bound), leaving the rest as it was', async () => {
+    const { moveMany } = await import('../../src/engine/shaders/layout.js');
+    const { stats } = await import('../../src/engine/runtime.js');
+    // slots at multiples of 64 elements, as the optimiser's arenas lay them out
+    const sizes = [1, 3, 64, 130, 5, 7, 1000, 2, 63, 65];
+    const firsts = sizes.map((_, i) => 64 * sizes.slice(0, i).reduce((a, n) => a + Math.ceil(n / 64), 0));
+    const total = firsts.at(-1)! + 64 * Math.ceil(sizes.at(-1)! / 64);
+    const before = Float32Array.from(rand([total], 70).data);
+    const data = sizes.map((n, i) => Float32Array.from(rand([n], 80 + i).data));
+    const run = async () => {
+      const arenas = [Tensor.from(before).keep(), Tensor.from(before).keep()];
+      const srcs = data.map((d) => Tensor.from(d).keep());
+      const slots = sizes.map((n, i) => arenas[i % 2].viewAt(firsts[i], [n]).keep()); // alternate arenas: a batch each
+      const d0 = stats().dispatches;
+      moveMany(srcs.map((t, i) => [t, slots[i]] as const));
+      const dispatches = stats().dispatches - d0;
+      for (const [i, t] of srcs.entries()) {
+        expect(t.sameMemory(slots[i])).toBe(true);
+        expect(Array.from(await t.readF32())).toEqual(Array.from(data[i]));
+      }
+      // outside the slots' elements (and the padding up to each slot's next vec4) the arenas are unchanged
+      for (const [a, arena] of arenas.entries()) {
+        const got = await arena.readF32();
+        const want = Float32Array.from(before);
+        sizes.forEach((n, i) => {
+          if (i % 2 !== a) return;
+          want.set(data[i], firsts[i]);
+          for (let j = n; j < Math.ceil(n / 4) * 4; j++) want[firsts[i] + j] = got[firsts[i] + j];
+        });
+        expect(Array.from(got)).toEqual(Array.from(want));
+      }
+      for (const t of [...arenas, ...srcs, ...slots]) t.dispose();
+      return dispatches;
+    };
+    expect(await run()).toBe(2); // 5 sources into each arena
+    expect(await withConfig({ maxBindingBytes: 16 }, run)).toBe(0); // only the first slot fits a 16-byte binding, and one alone is copied too
+  });
 });
 
 describe.skipIf(!hasGpu)('matmul', () => {

@@ -14,6 +14,9 @@ const CASES: [string, [number, number, number, number], number, [number, number]
   ['1x1/2/0 shortcut, no bias', [2, 5, 4, 4], 6, [1, 1], { stride: 2, padding: 0, bias: false }],
   ['5x5/1/0 with relu', [1, 2, 7, 6], 3, [5, 5], { stride: 1, padding: 0, relu: true }],
   ['3x5, stride [2,1], padding [0,2]', [1, 2, 7, 9], 3, [3, 5], { stride: [2, 1], padding: [0, 2] }],
+  // 32 output pixels and more, no bias: the forward's product writes NCHW itself
+  ['3x3/1/1 on 7x7 with relu, no bias (ResNet layer4 at 224)', [2, 6, 7, 7], 5, [3, 3], { stride: 1, padding: 1, bias: false, relu: true }],
+  ['1x1/2/0 shortcut 12x12 -> 6x6, no bias', [3, 5, 12, 12], 4, [1, 1], { stride: 2, padding: 0, bias: false }],
 ];
 
 describe.skipIf(!hasGpu)('conv2d as im2col + matmul', () => {

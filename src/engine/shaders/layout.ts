@@ -1,10 +1,12 @@
 // Layout kernels: one strided copy serves permute, slice, concat (strided writes),
-// broadcast expansion and padding; bits are copied, so f32 and i32 alike.
+// broadcast expansion and padding; and moves of many tensors into views of one buffer
+// (gradients into their arena slots). Bits are copied, so f32 and i32 alike.
 
 import { config, splitToFit } from '../config.js';
 import { dispatch, WG_INDEX, type Binding } from '../runtime.js';
 import { bindElems, Tensor, type Shape } from '../tensor.js';
 import { dims8, forEach, groupsFor, perInvocation, STRIDED } from './elementwise.js';
+import { range } from './codegen.js';
 
 
 const COPY = /* wgsl */ `${WG_INDEX}${STRIDED}
@@ -120,4 +122,70 @@ export function expand(x: Tensor, shape: Shape, strides: readonly number[]): Ten
   const y = Tensor.empty(shape, x.dtype);
   stridedCopy(x, y, shape, strides, contiguousStrides(shape));
   return y;
+}
+
+const MOVE_SOURCES = 7; // with the destination, the 8 storage buffers any adapter allows a kernel
+
+// D[dst_k + j] = S_k[j] for each source k < 7 and each of its vec4s j; i runs over them all in order
+const MOVE = /* wgsl */ `${WG_INDEX}
+struct P { n: u32, per: u32, pad0: u32, pad1: u32, end: array<vec4<u32>, 2>, dst: array<vec4<u32>, 2> }
+${range(MOVE_SOURCES).map((k) => `@group(0) @binding(${k}) var<storage, read> S${k}: array<vec4<u32>>;`).join('\n')}
+@group(0) @binding(${MOVE_SOURCES}) var<storage, read_write> D: array<vec4<u32>>;
+@group(0) @binding(${MOVE_SOURCES + 1}) var<uniform> p: P;
+// (end: each source's last vec4 + 1, counted over all; dst: where each starts in D, in vec4s)
+${forEach(`var k = 0u;
+    while (k < ${MOVE_SOURCES - 1}u && i >= p.end[k >> 2u][k & 3u]) { k++; }
+    let j = i - select(0u, p.end[(k - 1u) >> 2u][(k - 1u) & 3u], k > 0u);
+    let o = p.dst[k >> 2u][k & 3u] + j;
+    switch k {
+      ${range(MOVE_SOURCES - 1).map((k) => `case ${k}u: { D[o] = S${k}[j]; }`).join('\n      ')}
+      default: { D[o] = S${MOVE_SOURCES - 1}[j]; }
+    }`)}`;
+
+/**
+ * t.moveInto(dst) for each pair (dst: a view, such as an arena slot), copying up to seven
+ * tensors into one destination buffer in one dispatch: a copy command costs the host more
+ * than a dispatch, and ends the compute pass. Destinations must leave room up to their
+ * next whole vec4 (arena slots do: they start at multiples of 64 elements).
+ */
+export function moveMany(pairs: readonly (readonly [Tensor, Tensor])[]): void {
+  const { maxBindingBytes, offsetAlign } = config();
+  const vec4s = (t: Tensor) => Math.ceil(t.size / 4);
+  const batches = new Map<GPUBuffer, (readonly [Tensor, Tensor])[]>();
+  for (const pair of pairs) {
+    const [src, dst] = pair;
+    // a source bound whole from an aligned offset (its buffer has its last whole vec4), a destination 16-byte aligned
+    const fits = src.size > 0 && src.buffer !== dst.buffer && src.byteOffset % offsetAlign === 0 && vec4s(src) * 16 <= maxBindingBytes && dst.byteOffset % 16 === 0 && dst.byteOffset + vec4s(dst) * 16 <= maxBindingBytes;
+    if (!fits || src.sameMemory(dst)) {
+      src.moveInto(dst);
+      continue;
+    }
+    let batch = batches.get(dst.buffer);
+    if (!batch) batches.set(dst.buffer, (batch = []));
+    batch.push(pair);
+  }
+  for (const [buffer, batch] of batches) {
+    for (let b = 0; b < batch.length; b += MOVE_SOURCES) {
+      const part = batch.slice(b, b + MOVE_SOURCES);
+      if (part.length === 1) {
+        part[0][0].moveInto(part[0][1]); // one copy costs less than a dispatch
+        continue;
+      }
+      const end: number[] = [], dst: number[] = [];
+      let n = 0, reach = 0;
+      for (const [src, d] of part) {
+        n += vec4s(src);
+        end.push(n);
+        dst.push(d.byteOffset / 16);
+        reach = Math.max(reach, d.byteOffset + vec4s(d) * 16);
+      }
+      while (end.length < 8) (end.push(n), dst.push(0));
+      const sources = range(MOVE_SOURCES).map((k) => {
+        const src = part[Math.min(k, part.length - 1)][0];
+        return { buffer: src.buffer, byteOffset: src.byteOffset, byteLength: vec4s(src) * 16 };
+      });
+      dispatch(MOVE, [...sources, { buffer, byteOffset: 0, byteLength: reach }], [n, perInvocation(), 0, 0, ...end, ...dst], groupsFor(n));
+      for (const [src, d] of part) src.moveInto(d, true);
+    }
+  }
 }
