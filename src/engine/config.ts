@@ -24,6 +24,8 @@ export interface EngineConfig {
   rowLanes: number;
   /** Optimiser: elements per invocation of the updates and of the sum of squares, and whether a workgroup adds its sums with a barrier tree. */
   optim: { updatePer: number; sumPer: number; tree: boolean };
+  /** Gradients into their arena slots by a kernel, seven a dispatch (moveMany), rather than a copy command each. */
+  moveKernel: boolean;
 }
 
 /** The table for an adapter and kernel set (measured choices: bench/NOTES.md). */
@@ -38,6 +40,9 @@ function defaults(g: Gpu, set: KernelSet): EngineConfig {
     rowLanes: cpu ? 1 : 0,
     // lavapipe: looping over a few elements beats more invocations, and barriers cost 5x the loads
     optim: cpu ? { updatePer: 16, sumPer: 32, tree: false } : { updatePer: 4, sumPer: 16, tree: true },
+    // a GPU: a copy command costs the host more than a dispatch, and ends the compute pass;
+    // lavapipe: a copy is a memcpy, where the kernel works per element (ViT-B/16's steps ~10% slower)
+    moveKernel: !cpu,
   };
 }
 

@@ -162,8 +162,9 @@ describe.skipIf(!hasGpu)('shape ops', () => {
       for (const t of [...arenas, ...srcs, ...slots]) t.dispose();
       return dispatches;
     };
-    expect(await run()).toBe(2); // 5 sources into each arena
-    expect(await withConfig({ maxBindingBytes: 16 }, run)).toBe(0); // only the first slot fits a 16-byte binding, and one alone is copied too
+    expect(await withConfig({ moveKernel: true }, run)).toBe(2); // 5 sources into each arena
+    expect(await withConfig({ moveKernel: true, maxBindingBytes: 16 }, run)).toBe(0); // only the first slot fits a 16-byte binding, and one alone is copied too
+    expect(await withConfig({ moveKernel: false }, run)).toBe(0); // copy commands (CPU adapters)
   });
 });
 

@@ -144,12 +144,17 @@ ${forEach(`var k = 0u;
 
 /**
  * t.moveInto(dst) for each pair (dst: a view, such as an arena slot), copying up to seven
- * tensors into one destination buffer in one dispatch: a copy command costs the host more
- * than a dispatch, and ends the compute pass. Destinations must leave room up to their
- * next whole vec4 (arena slots do: they start at multiples of 64 elements).
+ * tensors into one destination buffer in one dispatch where the adapter's table says so
+ * (config().moveKernel: on a GPU a copy command costs the host more than a dispatch, and
+ * ends the compute pass). Destinations must leave room up to their next whole vec4 (arena
+ * slots do: they start at multiples of 64 elements).
  */
 export function moveMany(pairs: readonly (readonly [Tensor, Tensor])[]): void {
-  const { maxBindingBytes, offsetAlign } = config();
+  const { maxBindingBytes, offsetAlign, moveKernel } = config();
+  if (!moveKernel) {
+    for (const [src, dst] of pairs) src.moveInto(dst);
+    return;
+  }
   const vec4s = (t: Tensor) => Math.ceil(t.size / 4);
   const batches = new Map<GPUBuffer, (readonly [Tensor, Tensor])[]>();
   for (const pair of pairs) {
