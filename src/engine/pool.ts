@@ -12,6 +12,8 @@
 // Marked steps (`mark`, once a training step) are traced; once two in a row acquire and
 // release alike, their buffers come from a plan of the step (plan.ts) while steps keep to it.
 
+import { planSlots, Trace } from './plan.js';
+
 const MIN_BYTES = 256;
 const SPARE_CLASS = 2; // how much larger a free buffer may serve a request, below 1 MiB (classes are powers of two)
 const SPARE_BIG = 1.25; // and above (classes are eighths)
@@ -28,8 +30,6 @@ export function sizeClass(bytes: number): number {
   const step = 2 ** (log2Floor(b - 1) - 3);
   return Math.ceil(b / step) * step;
 }
-
-import { planSlots, Trace } from './plan.js';
 
 interface Pooled {
   readonly id: number; // creation order
