@@ -197,9 +197,7 @@ export class BufferPool {
       return undefined;
     }
     const s = plan.slotOf[i];
-    if (s < 0) return undefined;
-    plan.busy[s] = 1;
-    return (plan.buffers[s] ??= this.make(plan.capacity[s], s));
+    return s < 0 ? undefined : this.take(plan, s);
   }
 
   /** Off the plan: the smallest free slot that holds `size`. */
@@ -210,9 +208,13 @@ export class BufferPool {
     for (let s = 0; s < plan.capacity.length; s++) {
       if (!plan.busy[s] && plan.capacity[s] >= size && (best < 0 || plan.capacity[s] < plan.capacity[best])) best = s;
     }
-    if (best < 0) return undefined;
-    plan.busy[best] = 1;
-    return (plan.buffers[best] ??= this.make(plan.capacity[best], best));
+    return best < 0 ? undefined : this.take(plan, best);
+  }
+
+  /** Slot s's buffer (made on first use), now in use. */
+  private take(plan: Plan, s: number): Pooled {
+    plan.busy[s] = 1;
+    return (plan.buffers[s] ??= this.make(plan.capacity[s], s));
   }
 
   private make(size: number, slot = -1): Pooled {
